@@ -1,0 +1,51 @@
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "peergate/validation/injection.h"
+#include "peergate/validation/model.h"
+
+namespace peergate::validation {
+
+// An immutable, indexed view of Inputs: what resolution and the analyzers query. Built once
+// (linear in the input), then shared read-only (the webhook swaps whole snapshots).
+class ClusterState {
+ public:
+  explicit ClusterState(Inputs inputs);
+
+  const Inputs& inputs() const { return inputs_; }
+  const MeshConfig& mesh() const { return inputs_.mesh; }
+
+  // Workloads after folding: Pods owned by a controller present in the input, and ReplicaSets
+  // owned by a Deployment, are represented by that controller.
+  const std::vector<const Workload*>& workloads() const { return workloads_; }
+  // Pods (and ReplicaSets) folded into a workload, for instance checks.
+  const std::vector<const Workload*>& instancesOf(const Workload& workload) const;
+  const DataplaneDecision& dataplane(const Workload& workload) const;
+
+  const Namespace* findNamespace(const std::string& name) const;
+  // Every namespace that appears anywhere in the input (declared or only referenced), sorted.
+  const std::vector<std::string>& namespaceNames() const { return namespace_names_; }
+  const std::vector<const Workload*>& workloadsIn(const std::string& ns) const;
+  const std::vector<const PeerAuthentication*>& policiesIn(const std::string& ns) const;
+  const std::vector<const Service*>& servicesIn(const std::string& ns) const;
+  const Service* findService(const std::string& ns, const std::string& name) const;
+
+ private:
+  Inputs inputs_;
+  std::vector<const Workload*> workloads_;
+  std::map<const Workload*, std::vector<const Workload*>> instances_;
+  std::map<const Workload*, DataplaneDecision> dataplane_;
+  std::map<std::string, const Namespace*> namespaces_;
+  std::vector<std::string> namespace_names_;
+  std::map<std::string, std::vector<const Workload*>> workloads_by_ns_;
+  std::map<std::string, std::vector<const PeerAuthentication*>> policies_by_ns_;
+  std::map<std::string, std::vector<const Service*>> services_by_ns_;
+};
+
+// Labels match when every selector label is present with the same value.
+bool selectorMatches(const Labels& selector, const Labels& labels);
+
+}  // namespace peergate::validation
