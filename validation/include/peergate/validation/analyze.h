@@ -1,6 +1,7 @@
 #pragma once
 
 #include <span>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -31,6 +32,8 @@ std::span<const Analyzer> analyzers();
 struct Analysis {
   std::vector<EffectivePolicy> effective;
   std::vector<Finding> findings;  // sorted with sortFindings
+  // Checks that could not run on this input and why (e.g. no workloads to match selectors).
+  std::vector<std::string> notes;
 };
 
 Analysis analyze(const ClusterState& state, const Observations* observations = nullptr);

@@ -14,6 +14,11 @@ namespace peergate::validation {
 class ClusterState {
  public:
   explicit ClusterState(Inputs inputs);
+  // Indexes point into inputs_: moving keeps them valid, copying would not.
+  ClusterState(const ClusterState&) = delete;
+  ClusterState& operator=(const ClusterState&) = delete;
+  ClusterState(ClusterState&&) = default;
+  ClusterState& operator=(ClusterState&&) = default;
 
   const Inputs& inputs() const { return inputs_; }
   const MeshConfig& mesh() const { return inputs_.mesh; }
@@ -34,6 +39,8 @@ class ClusterState {
   const Service* findService(const std::string& ns, const std::string& name) const;
 
  private:
+  DataplaneDecision decideFor(const Workload& workload) const;
+
   Inputs inputs_;
   std::vector<const Workload*> workloads_;
   std::map<const Workload*, std::vector<const Workload*>> instances_;

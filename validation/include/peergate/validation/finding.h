@@ -30,20 +30,20 @@ enum class FindingCode {
   InvalidName = 10,                  // PG0010
   InvalidField = 11,                 // PG0011 wrong type or shape of a field
   // PG01xx: the policy set against the cluster
-  MeshWideDisable = 101,                   // PG0101
-  StrictWithoutProxy = 102,                // PG0102
-  DuplicateMeshWidePolicy = 103,           // PG0103
-  DuplicateNamespaceWidePolicy = 104,      // PG0104
-  OverlappingWorkloadPolicies = 105,       // PG0105
-  SelectorPolicyInRootNamespace = 106,     // PG0106
-  SelectorMatchesNoWorkload = 107,         // PG0107
-  PortLevelMtlsUnknownPort = 108,          // PG0108
-  PortLevelMtlsUsesServicePort = 109,      // PG0109
-  DestinationRulePlaintextToStrict = 110,  // PG0110
-  DestinationRuleMutualWithoutProxy = 111, // PG0111
-  StrictOnProbedPort = 112,                // PG0112
-  StrictWithObservedPlaintext = 113,       // PG0113
-  WorkloadDisableInStrictNamespace = 114,  // PG0114
+  MeshWideDisable = 101,                    // PG0101
+  StrictWithoutProxy = 102,                 // PG0102
+  DuplicateMeshWidePolicy = 103,            // PG0103
+  DuplicateNamespaceWidePolicy = 104,       // PG0104
+  OverlappingWorkloadPolicies = 105,        // PG0105
+  SelectorPolicyInRootNamespace = 106,      // PG0106
+  SelectorMatchesNoWorkload = 107,          // PG0107
+  PortLevelMtlsUnknownPort = 108,           // PG0108
+  PortLevelMtlsUsesServicePort = 109,       // PG0109
+  DestinationRulePlaintextToStrict = 110,   // PG0110
+  DestinationRuleMutualWithoutProxy = 111,  // PG0111
+  StrictOnProbedPort = 112,                 // PG0112
+  StrictWithObservedPlaintext = 113,        // PG0113
+  WorkloadDisableInStrictNamespace = 114,   // PG0114
   // PG02xx: a change, as `plan` sees it
   SecurityDowngrade = 201,  // PG0201
 };
@@ -64,10 +64,10 @@ const FindingInfo& findingInfo(FindingCode code);
 struct Finding {
   FindingCode code;
   Severity severity;
-  ObjectRef object;     // the object the finding is about
-  std::string path;     // field path in that object, e.g. "spec.portLevelMtls.8080"
-  std::string message;  // what is wrong, naming what breaks
-  std::string hint;     // how to fix it
+  ObjectRef object;       // the object the finding is about
+  std::string path;       // field path in that object, e.g. "spec.portLevelMtls.8080"
+  std::string message;    // what is wrong, naming what breaks
+  std::string hint;       // how to fix it
   SourceLocation source;  // where the object was read from, when known
 
   // Identity across two analyses (for plan's introduced/cleared): code, object and path.

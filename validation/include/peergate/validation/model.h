@@ -56,8 +56,8 @@ struct ModeValue {
 };
 
 struct PortLevelEntry {
-  std::string key;                 // the map key as written ("8080", "0", "abc")
-  std::optional<int64_t> port;     // parsed key; nullopt when not an integer
+  std::string key;              // the map key as written ("8080", "0", "abc")
+  std::optional<int64_t> port;  // parsed key; nullopt when not an integer
   ModeValue mode;
 };
 
@@ -81,8 +81,8 @@ struct Namespace {
 
 struct Probe {
   std::string container;
-  std::string type;        // "readiness", "liveness", "startup"
-  std::string handler;     // "httpGet", "tcpSocket", "grpc", "exec"
+  std::string type;             // "readiness", "liveness", "startup"
+  std::string handler;          // "httpGet", "tcpSocket", "grpc", "exec"
   std::optional<int64_t> port;  // resolved container port; nullopt for exec or unresolvable
 };
 
@@ -106,13 +106,13 @@ struct PodSpecSummary {
 // A Pod or a controller's pod template (Deployment, StatefulSet, DaemonSet, ReplicaSet, Job,
 // CronJob). Labels and annotations are the pod's (template's), not the controller's.
 struct Workload {
-  ObjectMeta meta;              // controller/pod metadata (name, namespace, owners, source)
-  std::string kind;             // "Pod", "Deployment", ...
+  ObjectMeta meta;   // controller/pod metadata (name, namespace, owners, source)
+  std::string kind;  // "Pod", "Deployment", ...
   Labels pod_labels;
   Labels pod_annotations;
   PodSpecSummary spec;
-  bool is_live = false;         // a Pod read back from a cluster (has uid or status)
-  std::string pod_ip;           // status.podIP when known
+  bool is_live = false;  // a Pod read back from a cluster (has uid or status)
+  std::string pod_ip;    // status.podIP when known
   ObjectRef ref() const { return {kind, meta.namespace_name, meta.name}; }
 };
 
@@ -138,7 +138,7 @@ struct DestinationRulePortTls {
 struct DestinationRule {
   ObjectMeta meta;
   std::string host;
-  std::string tls_mode;  // trafficPolicy.tls.mode; "" when absent
+  std::string tls_mode;                          // trafficPolicy.tls.mode; "" when absent
   std::vector<DestinationRulePortTls> port_tls;  // trafficPolicy.portLevelSettings[].tls
   std::vector<std::string> export_to;
   ObjectRef ref() const { return {"DestinationRule", meta.namespace_name, meta.name}; }
@@ -151,7 +151,7 @@ struct MeshConfig {
   bool rewrite_app_http_probes = true;  // sidecarInjectorWebhook.rewriteAppHTTPProbe
   bool enable_namespaces_by_default = false;
   std::string auto_inject_policy = "enabled";  // global.proxy.autoInject
-  bool from_input = false;  // true when the input carried a mesh config
+  bool from_input = false;                     // true when the input carried a mesh config
 };
 
 // Everything decoded from the inputs, in input order. Plain data; `ClusterState` indexes it.

@@ -21,7 +21,8 @@ struct DecidedBy {
 
 struct ShadowedPolicy {
   ObjectRef policy;
-  std::string reason;  // "older namespace-wide policy default.foo wins", "selector policy in root namespace is ignored"
+  std::string reason;  // "older namespace-wide policy default.foo wins", "selector policy in root
+                       // namespace is ignored"
 };
 
 struct PortPolicy {
@@ -43,6 +44,8 @@ struct EffectivePolicy {
   const PeerAuthentication* mesh_policy = nullptr;
   const PeerAuthentication* namespace_policy = nullptr;
   const PeerAuthentication* workload_policy = nullptr;
+  // Other workload policies that also select this workload and are ignored (never merged).
+  std::vector<const PeerAuthentication*> ignored_workload_policies;
 
   Mode modeForPort(int64_t port) const;
 };

@@ -1,0 +1,136 @@
+// Client-side TLS from DestinationRules against the servers' effective policy.
+
+#include <map>
+#include <set>
+
+#include "analyzers.h"
+
+namespace peergate::validation::checks {
+namespace {
+
+bool endsWith(const std::string& text, const std::string& suffix) {
+  return text.size() >= suffix.size() &&
+         text.compare(text.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+// Services a DestinationRule host names: "name" (the rule's namespace), "name.ns",
+// "name.ns.svc[.<domain>]", "*.ns.svc.<domain>" and "*" forms. External hosts name none.
+std::vector<const Service*> servicesForHost(const ClusterState& state, const DestinationRule& dr) {
+  std::string host = dr.host;
+  for (const std::string& suffix : {std::string(".svc.cluster.local"),
+                                    ".svc." + state.mesh().trust_domain, std::string(".svc")}) {
+    if (endsWith(host, suffix)) {
+      host.resize(host.size() - suffix.size());
+      break;
+    }
+  }
+  std::vector<const Service*> out;
+  if (host == "*" || host == "*.cluster.local") {
+    for (const Service& svc : state.inputs().services) out.push_back(&svc);
+    return out;
+  }
+  const auto dot = host.find('.');
+  const std::string name = host.substr(0, dot);
+  const std::string ns = dot == std::string::npos ? dr.meta.namespace_name : host.substr(dot + 1);
+  if (ns.find('.') != std::string::npos) return out;  // an external host
+  if (name == "*") return state.servicesIn(ns);
+  if (const Service* svc = state.findService(ns, name)) out.push_back(svc);
+  return out;
+}
+
+std::optional<int64_t> targetPort(const ServicePort& sp, const Workload& workload) {
+  if (sp.target_port_number) return *sp.target_port_number;
+  if (sp.target_port_name.empty()) return sp.port;
+  for (const ContainerPort& cp : workload.spec.ports) {
+    if (cp.name == sp.target_port_name) return cp.port;
+  }
+  return std::nullopt;
+}
+
+struct RuleTls {
+  std::string mode;
+  std::string path;
+};
+
+RuleTls tlsForPort(const DestinationRule& dr, int64_t service_port) {
+  for (std::size_t i = 0; i < dr.port_tls.size(); ++i) {
+    if (dr.port_tls[i].port == service_port && !dr.port_tls[i].tls_mode.empty()) {
+      return {dr.port_tls[i].tls_mode,
+              "spec.trafficPolicy.portLevelSettings[" + std::to_string(i) + "].tls.mode"};
+    }
+  }
+  return {dr.tls_mode, "spec.trafficPolicy.tls.mode"};
+}
+
+Finding findingOnRule(FindingCode code, const DestinationRule& dr, std::string path,
+                      std::string message, std::string hint) {
+  return Finding{code,
+                 findingInfo(code).severity,
+                 dr.ref(),
+                 std::move(path),
+                 std::move(message),
+                 std::move(hint),
+                 dr.meta.source};
+}
+
+struct Conflicts {
+  std::map<std::string, std::set<std::string>> plaintext_to_strict;   // path -> "ns/w:port"
+  std::map<std::string, std::set<std::string>> mutual_without_proxy;  // path -> "ns/w"
+};
+
+void checkServicePort(const DestinationRule& dr, const ServicePort& sp, const EffectivePolicy& e,
+                      Conflicts& conflicts) {
+  const RuleTls tls = tlsForPort(dr, sp.port);
+  const std::string workload = refText(e.workload->ref());
+  if (tls.mode == "ISTIO_MUTUAL" && !e.sidecar && !e.ambient) {
+    conflicts.mutual_without_proxy[tls.path].insert(workload);
+  }
+  if (tls.mode != "DISABLE" && tls.mode != "SIMPLE") return;
+  const std::optional<int64_t> port = targetPort(sp, *e.workload);
+  const Mode mode = port ? e.modeForPort(*port) : e.mode;
+  if (mode == Mode::Strict && (e.sidecar || e.ambient)) {
+    conflicts.plaintext_to_strict[tls.path].insert(workload + ":" +
+                                                   std::to_string(port.value_or(sp.port)));
+  }
+}
+
+void report(const DestinationRule& dr, const Conflicts& conflicts, std::vector<Finding>& out) {
+  for (const auto& [path, targets] : conflicts.plaintext_to_strict) {
+    const std::vector<std::string> list(targets.begin(), targets.end());
+    out.push_back(findingOnRule(
+        FindingCode::DestinationRulePlaintextToStrict, dr, path,
+        "DestinationRule " + refText(dr.ref()) + " makes clients of " + dr.host +
+            " skip Istio mTLS, but these servers require it (STRICT): " + nameList(list) +
+            "; those connections will be refused",
+        "Set tls.mode ISTIO_MUTUAL, or remove the tls block so auto mTLS chooses."));
+  }
+  for (const auto& [path, targets] : conflicts.mutual_without_proxy) {
+    const std::vector<std::string> list(targets.begin(), targets.end());
+    out.push_back(findingOnRule(
+        FindingCode::DestinationRuleMutualWithoutProxy, dr, path,
+        "DestinationRule " + refText(dr.ref()) + " uses mTLS for workload(s) " + nameList(list) +
+            " that have no sidecar; traffic from workloads with sidecars will fail",
+        "Inject the proxy into those workloads first, or drop ISTIO_MUTUAL until they have one."));
+  }
+}
+
+}  // namespace
+
+void destinationRuleTls(const AnalysisContext& ctx, std::vector<Finding>& out) {
+  if (ctx.state.inputs().destination_rules.empty()) return;
+  std::map<const Workload*, const EffectivePolicy*> index;
+  for (const EffectivePolicy& e : ctx.effective) index.emplace(e.workload, &e);
+  for (const DestinationRule& dr : ctx.state.inputs().destination_rules) {
+    Conflicts conflicts;
+    for (const Service* svc : servicesForHost(ctx.state, dr)) {
+      if (!svc->selector || svc->selector->empty()) continue;
+      for (const Workload* w : ctx.state.workloadsIn(svc->meta.namespace_name)) {
+        if (!selectorMatches(*svc->selector, w->pod_labels)) continue;
+        for (const ServicePort& sp : svc->ports) checkServicePort(dr, sp, *index.at(w), conflicts);
+      }
+    }
+    report(dr, conflicts, out);
+  }
+}
+
+}  // namespace peergate::validation::checks

@@ -1,0 +1,173 @@
+// Analyzers about STRICT meeting the real dataplane: proxies, probes and observed clients.
+
+#include <map>
+
+#include "analyzers.h"
+
+namespace peergate::validation::checks {
+namespace {
+
+const PeerAuthentication* findPolicy(const ClusterState& state, const ObjectRef& ref) {
+  for (const PeerAuthentication* pa : state.policiesIn(ref.namespace_name)) {
+    if (pa->meta.name == ref.name) return pa;
+  }
+  return nullptr;
+}
+
+// The deciding policy and rule behind STRICT on this workload (workload level, else a port).
+const DecidedBy* strictDecision(const EffectivePolicy& e) {
+  if (e.mode == Mode::Strict) return &e.decided_by;
+  for (const PortPolicy& port : e.ports) {
+    if (port.mode == Mode::Strict) return &port.decided_by;
+  }
+  return nullptr;
+}
+
+bool probeRewriteOn(const Workload& workload, const MeshConfig& mesh) {
+  auto it = workload.pod_annotations.find("sidecar.istio.io/rewriteAppHTTPProbers");
+  if (it != workload.pod_annotations.end() && (it->second == "true" || it->second == "false")) {
+    return it->second == "true";
+  }
+  return mesh.rewrite_app_http_probes;
+}
+
+Finding findingOnWorkload(FindingCode code, const Workload& workload, std::string path,
+                          std::string message, std::string hint) {
+  return Finding{code,
+                 findingInfo(code).severity,
+                 workload.ref(),
+                 std::move(path),
+                 std::move(message),
+                 std::move(hint),
+                 workload.meta.source};
+}
+
+using EffectiveIndex = std::map<const Workload*, const EffectivePolicy*>;
+
+// Finds the workload an observation is about: by workload name, pod name, or folded pod.
+const EffectivePolicy* observedWorkload(const AnalysisContext& ctx, const EffectiveIndex& index,
+                                        const Observation& obs) {
+  for (const Workload* w : ctx.state.workloadsIn(obs.namespace_name)) {
+    bool match = w->meta.name == obs.workload || w->meta.name == obs.pod;
+    for (const Workload* instance : ctx.state.instancesOf(*w)) {
+      match = match || (!obs.pod.empty() && instance->meta.name == obs.pod);
+    }
+    if (match) return index.at(w);
+  }
+  return nullptr;
+}
+
+std::string sourceText(const Observation& obs) {
+  std::string text = obs.source_workload.empty() ? obs.source_ip
+                                                 : obs.source_workload + " (" + obs.source_ip + ")";
+  text += " x" + std::to_string(obs.count);
+  if (!obs.last_seen.empty()) text += ", last " + obs.last_seen;
+  return text;
+}
+
+}  // namespace
+
+void strictWithoutProxy(const AnalysisContext& ctx, std::vector<Finding>& out) {
+  std::map<ObjectRef, std::vector<std::string>> unenforced;  // deciding policy -> workloads
+  for (const EffectivePolicy& e : ctx.effective) {
+    const Workload& w = *e.workload;
+    if (e.sidecar || e.ambient || isSystemNamespace(w.meta.namespace_name, ctx.state.mesh())) {
+      continue;
+    }
+    const DecidedBy* decision = strictDecision(e);
+    if (!decision) continue;
+    unenforced[decision->policy].push_back(refText(w.ref()) + " (" + ctx.state.dataplane(w).reason +
+                                           ")");
+  }
+  for (const auto& [ref, workloads] : unenforced) {
+    const PeerAuthentication* pa = findPolicy(ctx.state, ref);
+    if (!pa) continue;
+    out.push_back(findingOn(
+        FindingCode::StrictWithoutProxy, *pa, "spec.mtls.mode",
+        "STRICT from " + refText(ref) + " applies to " + std::to_string(workloads.size()) +
+            " workload(s) without a proxy, where nothing enforces it and plaintext keeps "
+            "flowing: " +
+            nameList(workloads),
+        "Inject the proxy first (kubectl label namespace <ns> istio-injection=enabled, then "
+        "restart the workloads) or enrol them in ambient; or narrow the policy with a selector."));
+  }
+}
+
+void strictOnProbedPort(const AnalysisContext& ctx, std::vector<Finding>& out) {
+  for (const EffectivePolicy& e : ctx.effective) {
+    const Workload& w = *e.workload;
+    if (!e.sidecar || probeRewriteOn(w, ctx.state.mesh())) continue;
+    for (const Probe& probe : w.spec.probes) {
+      if (probe.handler == "exec" || !probe.port || e.modeForPort(*probe.port) != Mode::Strict) {
+        continue;
+      }
+      const std::string port = std::to_string(*probe.port);
+      out.push_back(findingOnWorkload(
+          FindingCode::StrictOnProbedPort, w,
+          "containers[" + probe.container + "]." + probe.type + "Probe",
+          "kubelet's " + probe.type + " probe of " + refText(w.ref()) + " (container " +
+              probe.container + ", port " + port + ") will fail: port " + port +
+              " is STRICT, kubelet has no mesh certificate, and probe rewriting is off",
+          "Remove sidecar.istio.io/rewriteAppHTTPProbers: \"false\" (or set it to \"true\"), or "
+          "make port " +
+              port + " PERMISSIVE with portLevelMtls."));
+    }
+  }
+}
+
+void strictWithObservedPlaintext(const AnalysisContext& ctx, std::vector<Finding>& out) {
+  if (!ctx.observations) return;
+  struct Evidence {
+    std::string rule;
+    std::vector<std::string> lines;
+  };
+  std::map<ObjectRef, Evidence> by_policy;
+  EffectiveIndex index;
+  for (const EffectivePolicy& e : ctx.effective) index.emplace(e.workload, &e);
+  for (const Observation& obs : ctx.observations->entries) {
+    if (obs.security != "plaintext" || obs.count <= 0) continue;
+    const EffectivePolicy* e = observedWorkload(ctx, index, obs);
+    if (!e || e->modeForPort(obs.port) != Mode::Strict) continue;
+    const DecidedBy* decision = &e->decided_by;
+    for (const PortPolicy& port : e->ports) {
+      if (port.port == obs.port) decision = &port.decided_by;
+    }
+    Evidence& evidence = by_policy[decision->policy];
+    evidence.rule = decision->rule;
+    evidence.lines.push_back(refText(e->workload->ref()) + ":" + std::to_string(obs.port) +
+                             " from " + sourceText(obs));
+  }
+  for (const auto& [ref, evidence] : by_policy) {
+    const PeerAuthentication* pa = findPolicy(ctx.state, ref);
+    if (!pa) continue;
+    out.push_back(findingOn(
+        FindingCode::StrictWithObservedPlaintext, *pa, evidence.rule,
+        "STRICT from " + refText(ref) + " refuses plaintext, but plaintext clients were observed" +
+            (ctx.observations->window_end.empty()
+                 ? std::string()
+                 : " (until " + ctx.observations->window_end + ")") +
+            ": " + nameList(evidence.lines),
+        "Give those clients a proxy (or ambient) first, or keep the port PERMISSIVE with "
+        "portLevelMtls until they are gone; then re-check with fresh observations."));
+  }
+}
+
+void workloadDisableInStrictNamespace(const AnalysisContext& ctx, std::vector<Finding>& out) {
+  for (const PeerAuthentication& pa : ctx.state.inputs().peer_authentications) {
+    if (pa.mtls.mode != Mode::Disable || policyScope(pa, ctx.state.mesh()) != Scope::Workload ||
+        resolveNamespaceMode(ctx.state, pa.meta.namespace_name) != Mode::Strict) {
+      continue;
+    }
+    out.push_back(findingOn(
+        FindingCode::WorkloadDisableInStrictNamespace, pa, "spec.mtls.mode",
+        "PeerAuthentication " + refText(pa.ref()) + " turns mTLS off inside namespace " +
+            pa.meta.namespace_name +
+            ", which is STRICT: clients with proxies infer mTLS from the namespace policy (auto "
+            "mTLS ignores workload policies) and fail unless a DestinationRule sets "
+            "tls.mode DISABLE for this host",
+        "Prefer PERMISSIVE for the exception (mTLS clients and plaintext clients both connect), "
+        "or add a DestinationRule with tls.mode DISABLE; track the exception to removal."));
+  }
+}
+
+}  // namespace peergate::validation::checks

@@ -1,0 +1,161 @@
+#include "peergate/validation/cluster_state.h"
+
+#include <algorithm>
+#include <set>
+#include <tuple>
+
+namespace peergate::validation {
+namespace {
+
+using ControllerKey = std::tuple<std::string, std::string, std::string>;  // ns, kind, name
+
+ControllerKey keyOf(const Workload& w) { return {w.meta.namespace_name, w.kind, w.meta.name}; }
+
+// A ReplicaSet created by a Deployment is named "<deployment>-<pod-template-hash>", and a Job
+// created by a CronJob "<cronjob>-<scheduled time>"; snapshots often omit the middle object.
+std::string generatorName(const std::string& name, const std::string& suffix) {
+  if (suffix.empty() || name.size() <= suffix.size() + 1) return "";
+  if (name.compare(name.size() - suffix.size(), suffix.size(), suffix) != 0) return "";
+  if (name[name.size() - suffix.size() - 1] != '-') return "";
+  return name.substr(0, name.size() - suffix.size() - 1);
+}
+
+std::string trailingToken(const std::string& name) {
+  auto dash = name.rfind('-');
+  return dash == std::string::npos ? "" : name.substr(dash + 1);
+}
+
+}  // namespace
+
+bool selectorMatches(const Labels& selector, const Labels& labels) {
+  return std::all_of(selector.begin(), selector.end(), [&](const auto& entry) {
+    auto it = labels.find(entry.first);
+    return it != labels.end() && it->second == entry.second;
+  });
+}
+
+ClusterState::ClusterState(Inputs inputs) : inputs_(std::move(inputs)) {
+  std::map<ControllerKey, const Workload*> controllers;
+  for (const Workload& w : inputs_.workloads) {
+    if (w.kind != "Pod") controllers.emplace(keyOf(w), &w);
+  }
+  auto lookup = [&](const std::string& ns, const std::string& kind,
+                    const std::string& name) -> const Workload* {
+    auto it = controllers.find({ns, kind, name});
+    return it == controllers.end() ? nullptr : it->second;
+  };
+  // The top-level controller that stands for `w`, or `w` itself.
+  auto representative = [&](const Workload& w) -> const Workload* {
+    const Workload* current = &w;
+    for (int hop = 0; hop < 3 && !current->meta.owners.empty(); ++hop) {
+      const auto& owner = current->meta.owners.front();
+      const std::string& ns = current->meta.namespace_name;
+      const Workload* next = lookup(ns, owner.kind, owner.name);
+      if (!next && owner.kind == "ReplicaSet") {
+        auto hash = current->pod_labels.find("pod-template-hash");
+        std::string suffix = hash != current->pod_labels.end() ? hash->second : "";
+        next = lookup(ns, "Deployment", generatorName(owner.name, suffix));
+      }
+      if (!next && owner.kind == "Job") {
+        next = lookup(ns, "CronJob", generatorName(owner.name, trailingToken(owner.name)));
+      }
+      if (!next) break;
+      current = next;
+    }
+    return current;
+  };
+
+  for (const Workload& w : inputs_.workloads) {
+    const Workload* rep = representative(w);
+    if (rep == &w) {
+      workloads_.push_back(&w);
+    } else {
+      instances_[rep].push_back(&w);
+    }
+  }
+
+  for (const Namespace& ns : inputs_.namespaces) namespaces_.emplace(ns.meta.name, &ns);
+  for (const Workload* w : workloads_) workloads_by_ns_[w->meta.namespace_name].push_back(w);
+  for (const PeerAuthentication& pa : inputs_.peer_authentications) {
+    policies_by_ns_[pa.meta.namespace_name].push_back(&pa);
+  }
+  for (const Service& svc : inputs_.services) {
+    services_by_ns_[svc.meta.namespace_name].push_back(&svc);
+  }
+
+  for (const Workload* w : workloads_) dataplane_.emplace(w, decideFor(*w));
+
+  std::set<std::string> names;
+  for (const auto& [name, ns] : namespaces_) names.insert(name);
+  for (const auto& [name, list] : workloads_by_ns_) names.insert(name);
+  for (const auto& [name, list] : policies_by_ns_) names.insert(name);
+  for (const auto& [name, list] : services_by_ns_) names.insert(name);
+  for (const DestinationRule& dr : inputs_.destination_rules) names.insert(dr.meta.namespace_name);
+  namespace_names_.assign(names.begin(), names.end());
+}
+
+// Running pods are the truth when the input has them: a template that would be injected says
+// nothing about a pod admitted while the injector was down.
+DataplaneDecision ClusterState::decideFor(const Workload& workload) const {
+  const Namespace* ns = findNamespace(workload.meta.namespace_name);
+  DataplaneDecision decision = decideDataplane(workload, ns, mesh());
+  bool first_live = true;
+  for (const Workload* instance : instancesOf(workload)) {
+    if (instance->kind != "Pod" || !instance->is_live) continue;
+    DataplaneDecision running = decideDataplane(*instance, ns, mesh());
+    if (first_live || !running.sidecar) decision = running;
+    first_live = false;
+    if (!running.sidecar) {
+      decision.reason = "pod " + instance->meta.name + " runs without a proxy";
+      break;
+    }
+  }
+  return decision;
+}
+
+const std::vector<const Workload*>& ClusterState::instancesOf(const Workload& workload) const {
+  static const std::vector<const Workload*> kNone;
+  auto it = instances_.find(&workload);
+  return it == instances_.end() ? kNone : it->second;
+}
+
+const DataplaneDecision& ClusterState::dataplane(const Workload& workload) const {
+  static const DataplaneDecision kUnknown{};
+  auto it = dataplane_.find(&workload);
+  return it == dataplane_.end() ? kUnknown : it->second;
+}
+
+const Namespace* ClusterState::findNamespace(const std::string& name) const {
+  auto it = namespaces_.find(name);
+  return it == namespaces_.end() ? nullptr : it->second;
+}
+
+template <typename T>
+static const std::vector<const T*>& listIn(const std::map<std::string, std::vector<const T*>>& map,
+                                           const std::string& ns) {
+  static const std::vector<const T*> kNone;
+  auto it = map.find(ns);
+  return it == map.end() ? kNone : it->second;
+}
+
+const std::vector<const Workload*>& ClusterState::workloadsIn(const std::string& ns) const {
+  return listIn(workloads_by_ns_, ns);
+}
+
+const std::vector<const PeerAuthentication*>& ClusterState::policiesIn(
+    const std::string& ns) const {
+  return listIn(policies_by_ns_, ns);
+}
+
+const std::vector<const Service*>& ClusterState::servicesIn(const std::string& ns) const {
+  return listIn(services_by_ns_, ns);
+}
+
+const Service* ClusterState::findService(const std::string& ns, const std::string& name) const {
+  for (const Service* svc : servicesIn(ns)) {
+    if (svc->meta.name == name) return svc;
+  }
+  return nullptr;
+}
+
+}  // namespace peergate::validation
