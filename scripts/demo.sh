@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# The main job on embedded defaults: build if needed, then run the gate on the bundled examples.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+bash scripts/install-deps.sh || exit 1
+if [ ! -x build/release/cli/peergate ]; then
+  echo "== building peergate (release preset)"
+  { cmake --preset release >/dev/null && cmake --build --preset release -j "$(nproc)" --target peergate; } || exit 1
+fi
+peergate=build/release/cli/peergate
+examples=manifests/examples
+
+step() { printf '\n\033[1m== %s\033[0m\n$ %s\n' "$1" "${*:2}"; "${@:2}"; echo "(exit $?)"; }
+
+"$peergate" --version
+step "The cluster as it is: foo and bar injected, legacy without sidecars" \
+  "$peergate" describe -f "$examples/foo-bar-legacy"
+step "Namespace STRICT on foo: safe, every workload there has a proxy" \
+  "$peergate" check -f "$examples/namespace-strict-foo"
+step "Mesh-wide STRICT: refused, legacy has no proxy" \
+  "$peergate" check -f "$examples/mesh-strict"
+step "Mesh-wide DISABLE: refused" \
+  "$peergate" check -f "$examples/mesh-disable"
+step "A workload DISABLE inside a STRICT namespace: a warning" \
+  "$peergate" check -f "$examples/legacy-workload-disable"
+step "Port-level rules on payments/checkout, explained per port" \
+  "$peergate" describe -f "$examples/payments-retail"
+step "What would mesh-wide STRICT change? (plan)" \
+  "$peergate" plan -f "$examples/foo-bar-legacy" --apply "$examples/mesh-strict/mesh-strict.yaml"
+exit 0
