@@ -1,0 +1,38 @@
+#pragma once
+
+#include <map>
+#include <string>
+
+#include "peergate/validation/finding.h"
+#include "peergate/validation/result.h"
+
+namespace peergate::webhook {
+
+enum class FindingAction { Deny, Warn, Off };
+
+// What the injector puts into pods (defaults match the Istio ports and uid in DESIGN.md).
+struct InjectionConfig {
+  std::string proxy_image = "ghcr.io/peergate/peergate:latest";
+  std::string image_pull_policy = "IfNotPresent";
+  int proxy_uid = 1337;
+  int inbound_port = 15006;
+  int outbound_port = 15001;
+  int admin_port = 15020;  // health, metrics, rewritten probes
+  std::string control_plane_address = "peergate.peergate-system.svc:443";
+  std::string revision = "default";
+};
+
+struct WebhookConfig {
+  // Per finding code; codes not listed follow their severity: Error -> deny, else warn.
+  std::map<validation::FindingCode, FindingAction> actions;
+  InjectionConfig injection;
+  int max_staleness_seconds = 300;  // cluster state older than this: fail as configured
+  bool fail_open_when_stale = false;
+
+  FindingAction actionFor(const validation::Finding& finding) const;
+};
+
+// Reads the YAML config file (`--config`); unknown keys are errors with their path.
+validation::Result<WebhookConfig> parseWebhookConfig(const std::string& yaml_text);
+
+}  // namespace peergate::webhook
