@@ -17,15 +17,18 @@ step() { printf '\n\033[1m== %s\033[0m\n$ %s\n' "$1" "${*:2}"; "${@:2}"; echo "(
 step "The cluster as it is: foo and bar injected, legacy without sidecars" \
   "$peergate" describe -f "$examples/foo-bar-legacy"
 step "Namespace STRICT on foo: safe, every workload there has a proxy" \
-  "$peergate" check -f "$examples/namespace-strict-foo"
+  "$peergate" check -f "$examples/foo-bar-legacy" -f "$examples/namespace-strict-foo"
 step "Mesh-wide STRICT: refused, legacy has no proxy" \
-  "$peergate" check -f "$examples/mesh-strict"
+  "$peergate" check -f "$examples/foo-bar-legacy" -f "$examples/mesh-strict"
 step "Mesh-wide DISABLE: refused" \
-  "$peergate" check -f "$examples/mesh-disable"
+  "$peergate" check -f "$examples/foo-bar-legacy" -f "$examples/mesh-disable"
 step "A workload DISABLE inside a STRICT namespace: a warning" \
   "$peergate" check -f "$examples/legacy-workload-disable"
 step "Port-level rules on payments/checkout, explained per port" \
   "$peergate" describe -f "$examples/payments-retail"
+step "The ISTIO_MUTUAL migration: STRICT while observed plaintext clients still call" \
+  "$peergate" check -f "$examples/migration-istio-mutual/base" -f "$examples/migration-istio-mutual/step-3-strict" \
+  --observations "$examples/migration-istio-mutual/observations.json"
 step "What would mesh-wide STRICT change? (plan)" \
-  "$peergate" plan -f "$examples/foo-bar-legacy" --apply "$examples/mesh-strict/mesh-strict.yaml"
+  "$peergate" plan -f "$examples/foo-bar-legacy" --apply "$examples/mesh-strict/peer-authentication.yaml"
 exit 0
