@@ -3,6 +3,7 @@
 #include <array>
 #include <exception>
 #include <iostream>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -16,10 +17,11 @@ namespace {
 
 // Every subcommand, in `--help` order. Adding one (webhook, proxy, iptables, inject, certs) is
 // one line here.
-constexpr std::array<CommandRegistrar, 3> kCommands = {
+constexpr std::array<CommandRegistrar, 4> kCommands = {
     &addCheckCommand,
     &addDescribeCommand,
     &addPlanCommand,
+    &addInjectCommand,
 };
 
 constexpr const char* kFooter =
@@ -73,6 +75,17 @@ int run(const std::vector<std::string>& args, std::istream& in, std::ostream& ou
     err << "peergate: internal error: " << error.what() << "\n";
     return kExitInternal;
   }
+}
+
+CapturedRun runCaptured(const std::vector<std::string>& args, std::string_view stdin_text) {
+  std::istringstream in{std::string(stdin_text)};
+  std::ostringstream out;
+  std::ostringstream err;
+  CapturedRun captured;
+  captured.exit_code = run(args, in, out, err);
+  captured.out = std::move(out).str();
+  captured.err = std::move(err).str();
+  return captured;
 }
 
 int run(int argc, const char* const* argv) {
