@@ -1,0 +1,75 @@
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <thread>
+
+#include "peergate/webhook/admission.h"
+#include "peergate/webhook/cert_reloader.h"
+#include "peergate/webhook/metrics.h"
+
+namespace peergate::webhook {
+
+struct HttpsServerOptions {
+  std::string bind_address = "0.0.0.0";
+  int port = 15017;            // 0 binds an ephemeral port (see HttpsServer::port())
+  std::string client_ca_file;  // when set, clients must present a certificate it signed
+  // controller-runtime reads up to 7 MiB; an AdmissionReview carries object + oldObject.
+  std::size_t max_body_bytes = std::size_t{7} << 20;
+  int worker_threads = 64;           // connections served at once (keep-alive pins a worker)
+  int max_queued_connections = 256;  // accepted, waiting for a worker; then accept() waits
+  std::chrono::milliseconds read_timeout{10000};  // per read: handshake, headers, body
+  std::chrono::milliseconds write_timeout{10000};
+  int keep_alive_timeout_seconds = 10;  // an idle connection is closed after this
+  int keep_alive_max_requests = 1000;   // requests per connection before it is closed
+  int listen_backlog = 1024;
+};
+
+// Decides one request; AdmissionHandler::handle in production, a stub in tests.
+using AdmissionFunction = std::function<AdmissionReply(
+    std::string_view route, std::string_view content_type, std::string_view body)>;
+
+// The admission endpoint: POST /validate, /mutate and /inject over HTTPS (cpp-httplib +
+// OpenSSL). TLS 1.2 or 1.3 only, ECDHE with AES-GCM or ChaCha20-Poly1305 for 1.2, the serving
+// certificate chosen per handshake by the CertReloader, optional client-certificate check.
+// Bodies above max_body_bytes get an AdmissionReview denial with code 413 (HTTP 200, the
+// request's uid echoed when it can be read from the start of the body). Every reply is
+// counted and logged (one decision line). A bounded pool of worker threads serves connections.
+class HttpsServer {
+ public:
+  HttpsServer(HttpsServerOptions options, CertReloader& certs, AdmissionFunction decide,
+              ServerMetrics& metrics);
+  ~HttpsServer();
+  HttpsServer(const HttpsServer&) = delete;
+  HttpsServer& operator=(const HttpsServer&) = delete;
+
+  // Builds the TLS context, binds and starts accepting on a background thread. False with
+  // `error` set when the context or the socket cannot be set up.
+  bool start(std::string& error);
+  // The bound port (the ephemeral one when options.port is 0); 0 before start().
+  int port() const { return port_; }
+  bool running() const;
+
+  // First step of a drain: replies carry `Connection: close` from now on, so clients move off
+  // their keep-alive connections while the server still answers.
+  void beginDrain();
+  // Graceful drain: stop accepting, let in-flight requests finish (replies then carry
+  // `Connection: close`), close idle keep-alive connections at their next request or their
+  // idle timeout, join every worker. Idempotent; blocks until done.
+  void shutdown();
+  bool draining() const { return draining_.load(); }
+
+ private:
+  class Impl;
+  std::unique_ptr<Impl> impl_;
+  std::thread listener_;
+  std::atomic<bool> draining_{false};
+  int port_ = 0;
+};
+
+}  // namespace peergate::webhook
