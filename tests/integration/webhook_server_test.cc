@@ -1,0 +1,962 @@
+// The webhook's HTTPS server, admin port, metrics, certificate rotation and static cluster state,
+// driven over real sockets on 127.0.0.1 (ephemeral ports) with certificates from
+// tests/testdata/certs/gen.sh.
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <future>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <thread>
+
+#include <httplib.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+#include <spdlog/spdlog.h>
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+
+#include "peergate/validation/decode.h"
+#include "peergate/webhook/admin_server.h"
+#include "peergate/webhook/admission.h"
+#include "peergate/webhook/cert_reloader.h"
+#include "peergate/webhook/decision_log.h"
+#include "peergate/webhook/https_server.h"
+#include "peergate/webhook/metrics.h"
+#include "peergate/webhook/state_store.h"
+#include "peergate/webhook/static_state.h"
+
+namespace peergate::webhook {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+using namespace std::chrono_literals;
+
+// ---------------------------------------------------------------------------------------------
+// Files
+
+fs::path makeTempDir(const std::string& prefix) {
+  std::string pattern = (fs::temp_directory_path() / (prefix + "-XXXXXX")).string();
+  REQUIRE(::mkdtemp(pattern.data()) != nullptr);
+  return pattern;
+}
+
+// The certificates of gen.sh, generated once per test process.
+const fs::path& certDir() {
+  static const fs::path dir = [] {
+    fs::path out = makeTempDir("peergate-certs");
+    const std::string command = std::string("bash '") + PEERGATE_SOURCE_DIR +
+                                "/tests/testdata/certs/gen.sh' '" + out.string() + "'";
+    REQUIRE(std::system(command.c_str()) == 0);
+    std::atexit([] {
+      std::error_code ignored;
+      fs::remove_all(certDir(), ignored);
+    });
+    return out;
+  }();
+  return dir;
+}
+
+std::string cert(const std::string& name) { return (certDir() / name).string(); }
+
+// Replaces `to` atomically (write a temporary, rename), as a Secret volume update does.
+void replaceFile(const fs::path& from, const fs::path& to) {
+  const fs::path temporary = to.string() + ".tmp";
+  fs::copy_file(from, temporary, fs::copy_options::overwrite_existing);
+  fs::rename(temporary, to);
+}
+
+void writeFile(const fs::path& path, const std::string& text) {
+  const fs::path temporary = path.string() + ".tmp";
+  {
+    std::ofstream out(temporary, std::ios::binary);
+    out << text;
+  }
+  fs::rename(temporary, path);
+}
+
+struct TempDir {
+  fs::path path;
+  explicit TempDir(const std::string& prefix) : path(makeTempDir(prefix)) {}
+  ~TempDir() {
+    std::error_code ignored;
+    fs::remove_all(path, ignored);
+  }
+};
+
+// ---------------------------------------------------------------------------------------------
+// Admission bodies and a stub decision function
+
+// Field order as the API server's Go encoder writes it: kind, apiVersion, request.uid first.
+std::string reviewBody(const std::string& uid, std::size_t padding = 0) {
+  nlohmann::ordered_json review = {
+      {"kind", "AdmissionReview"},
+      {"apiVersion", "admission.k8s.io/v1"},
+      {"request",
+       {{"uid", uid},
+        {"kind",
+         {{"group", "security.istio.io"}, {"version", "v1"}, {"kind", "PeerAuthentication"}}},
+        {"resource",
+         {{"group", "security.istio.io"}, {"version", "v1"}, {"resource", "peerauthentications"}}},
+        {"name", "default"},
+        {"namespace", "foo"},
+        {"operation", "CREATE"},
+        {"userInfo", {{"username", "alice"}}},
+        {"object",
+         {{"apiVersion", "security.istio.io/v1"},
+          {"kind", "PeerAuthentication"},
+          {"metadata",
+           {{"name", "default"},
+            {"namespace", "foo"},
+            {"annotations", {{"padding", std::string(padding, 'x')}}}}},
+          {"spec", {{"mtls", {{"mode", "STRICT"}}}}}}},
+        {"oldObject", nullptr},
+        {"dryRun", false}}}};
+  return review.dump();
+}
+
+// Allows everything, echoing the uid; counts calls; can hold requests until released.
+struct StubDecider {
+  std::atomic<int> calls{0};
+  std::mutex mutex;
+  std::condition_variable cv;
+  bool hold = false;
+  int entered = 0;
+
+  AdmissionReply operator()(std::string_view route, std::string_view, std::string_view body) {
+    ++calls;
+    {
+      std::unique_lock lock(mutex);
+      ++entered;
+      cv.notify_all();
+      cv.wait(lock, [this] { return !hold; });
+    }
+    const json request = json::parse(body)["request"];
+    AdmissionReply reply;
+    reply.body = json({{"apiVersion", "admission.k8s.io/v1"},
+                       {"kind", "AdmissionReview"},
+                       {"response", {{"uid", request["uid"]}, {"allowed", true}}}})
+                     .dump();
+    reply.outcome.webhook = std::string(route.substr(1));
+    reply.outcome.uid = request["uid"];
+    reply.outcome.kind = "PeerAuthentication";
+    reply.outcome.operation = "CREATE";
+    reply.outcome.allowed = true;
+    reply.outcome.finding_codes = {"PG0104"};
+    return reply;
+  }
+  void waitEntered(int count) {
+    std::unique_lock lock(mutex);
+    REQUIRE(cv.wait_for(lock, 5s, [&] { return entered >= count; }));
+  }
+  void release() {
+    std::lock_guard lock(mutex);
+    hold = false;
+    cv.notify_all();
+  }
+};
+
+// ---------------------------------------------------------------------------------------------
+// A server with its own copy of the serving cert, so a test may rotate it.
+
+struct Harness {
+  TempDir dir{"peergate-server"};
+  MetricsRegistry registry;
+  ServerMetrics metrics{registry};
+  std::unique_ptr<CertReloader> certs;
+  StateStore store;
+  std::unique_ptr<HttpsServer> server;
+  std::unique_ptr<AdminServer> admin;
+
+  explicit Harness(AdmissionFunction decide, HttpsServerOptions options = {},
+                   const std::string& serving = "server") {
+    spdlog::set_level(spdlog::level::warn);
+    fs::copy_file(cert(serving + ".crt"), dir.path / "tls.crt");
+    fs::copy_file(cert(serving + ".key"), dir.path / "tls.key");
+    certs = std::make_unique<CertReloader>(
+        CertReloaderOptions{(dir.path / "tls.crt").string(), (dir.path / "tls.key").string(), 50ms,
+                            std::chrono::hours(24 * 7)},
+        metrics);
+    std::string error;
+    REQUIRE(certs->loadInitial(error));
+    options.bind_address = "127.0.0.1";
+    options.port = 0;
+    server = std::make_unique<HttpsServer>(options, *certs, std::move(decide), metrics);
+    INFO(error);
+    REQUIRE(server->start(error));
+    REQUIRE(server->port() > 0);
+    admin = std::make_unique<AdminServer>(AdminServerOptions{"127.0.0.1", 0, 300}, store,
+                                          certs.get(), registry);
+    REQUIRE(admin->start(error));
+  }
+
+  std::unique_ptr<httplib::SSLClient> client(const std::string& host = "localhost") const {
+    auto client = std::make_unique<httplib::SSLClient>(host, server->port());
+    client->set_ca_cert_path(cert("ca.crt").c_str());
+    client->enable_server_certificate_verification(true);
+    client->set_connection_timeout(5, 0);
+    client->set_read_timeout(5, 0);
+    client->set_write_timeout(5, 0);
+    return client;
+  }
+  std::unique_ptr<httplib::Client> adminClient() const {
+    auto client = std::make_unique<httplib::Client>("127.0.0.1", admin->port());
+    client->set_connection_timeout(5, 0);
+    client->set_read_timeout(5, 0);
+    return client;
+  }
+};
+
+// ---------------------------------------------------------------------------------------------
+// A raw OpenSSL client, for what httplib's client cannot do: pick TLS versions, read the peer
+// certificate's serial, send half a request.
+
+int connectLoopback(int port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  REQUIRE(fd >= 0);
+  timeval timeout{5, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+  ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof timeout);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(static_cast<uint16_t>(port));
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0);
+  return fd;
+}
+
+struct TlsOptions {
+  int min_version = TLS1_2_VERSION;
+  int max_version = 0;  // highest
+  std::string host = "peergate.peergate-system.svc";
+  std::string client_cert;
+  std::string client_key;
+};
+
+TlsOptions versions(int min_version, int max_version) {
+  TlsOptions options;
+  options.min_version = min_version;
+  options.max_version = max_version;
+  return options;
+}
+
+class TlsConnection {
+ public:
+  TlsConnection(int port, const TlsOptions& options) {
+    ctx_ = SSL_CTX_new(TLS_client_method());
+    SSL_CTX_set_min_proto_version(ctx_, options.min_version);
+    SSL_CTX_set_max_proto_version(ctx_, options.max_version);
+    if (options.min_version < TLS1_2_VERSION) {
+      // OpenSSL 3 refuses TLS < 1.2 itself at security level >= 1: allow it so the refusal
+      // under test is the server's.
+      SSL_CTX_set_security_level(ctx_, 0);
+      SSL_CTX_set_cipher_list(ctx_, "DEFAULT:@SECLEVEL=0");
+    }
+    SSL_CTX_load_verify_locations(ctx_, cert("ca.crt").c_str(), nullptr);
+    SSL_CTX_set_verify(ctx_, SSL_VERIFY_PEER, nullptr);
+    if (!options.client_cert.empty()) {
+      SSL_CTX_use_certificate_file(ctx_, options.client_cert.c_str(), SSL_FILETYPE_PEM);
+      SSL_CTX_use_PrivateKey_file(ctx_, options.client_key.c_str(), SSL_FILETYPE_PEM);
+    }
+    fd_ = connectLoopback(port);
+    ssl_ = SSL_new(ctx_);
+    SSL_set_fd(ssl_, fd_);
+    SSL_set_tlsext_host_name(ssl_, options.host.c_str());
+    SSL_set1_host(ssl_, options.host.c_str());  // the SAN must match
+    ERR_clear_error();
+    if (SSL_connect(ssl_) == 1) {
+      connected_ = true;
+    } else {
+      error_code_ = ERR_peek_error();
+      char buffer[256];
+      ERR_error_string_n(error_code_, buffer, sizeof buffer);
+      error_ = buffer;
+      ERR_clear_error();
+    }
+  }
+  ~TlsConnection() {
+    if (ssl_ != nullptr) SSL_free(ssl_);
+    if (fd_ >= 0) ::close(fd_);
+    SSL_CTX_free(ctx_);
+  }
+  TlsConnection(const TlsConnection&) = delete;
+  TlsConnection& operator=(const TlsConnection&) = delete;
+
+  bool connected() const { return connected_; }
+  const std::string& error() const { return error_; }
+  unsigned long errorReason() const { return ERR_GET_REASON(error_code_); }
+  std::string version() const { return SSL_get_version(ssl_); }
+  std::string cipher() const { return SSL_get_cipher_name(ssl_); }
+
+  std::string peerSerial() const {
+    X509* peer = SSL_get1_peer_certificate(ssl_);
+    if (peer == nullptr) return "";
+    BIGNUM* number = ASN1_INTEGER_to_BN(X509_get0_serialNumber(peer), nullptr);
+    char* hex = BN_bn2hex(number);
+    std::string serial = hex;
+    OPENSSL_free(hex);
+    BN_free(number);
+    X509_free(peer);
+    return serial;
+  }
+
+  bool write(const std::string& data) {
+    return SSL_write(ssl_, data.data(), static_cast<int>(data.size())) ==
+           static_cast<int>(data.size());
+  }
+
+  // Reads until the peer closes or `limit` passes; returns what arrived and whether it closed.
+  std::pair<std::string, bool> readUntilClosed(std::chrono::milliseconds limit) {
+    timeval timeout{0, 100'000};
+    ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+    std::string received;
+    const auto deadline = std::chrono::steady_clock::now() + limit;
+    char buffer[4096];
+    while (std::chrono::steady_clock::now() < deadline) {
+      const int n = SSL_read(ssl_, buffer, sizeof buffer);
+      if (n > 0) {
+        received.append(buffer, static_cast<std::size_t>(n));
+        continue;
+      }
+      const int error = SSL_get_error(ssl_, n);
+      if (error == SSL_ERROR_WANT_READ) continue;  // timeout tick
+      if (error == SSL_ERROR_SYSCALL && (errno == EAGAIN || errno == EWOULDBLOCK)) continue;
+      return {received, true};
+    }
+    return {received, false};
+  }
+
+ private:
+  SSL_CTX* ctx_ = nullptr;
+  SSL* ssl_ = nullptr;
+  int fd_ = -1;
+  bool connected_ = false;
+  std::string error_;
+  unsigned long error_code_ = 0;
+};
+
+std::shared_ptr<const validation::ClusterState> stateFrom(std::string_view yaml) {
+  validation::Inputs inputs;
+  const validation::DecodeOutcome outcome = validation::decodeInto(yaml, "state.yaml", inputs);
+  REQUIRE(outcome.ok());
+  return std::make_shared<const validation::ClusterState>(std::move(inputs));
+}
+
+constexpr std::string_view kSmallState = R"(apiVersion: v1
+kind: Namespace
+metadata: {name: foo, labels: {istio-injection: enabled}}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: web-1, namespace: foo, labels: {app: web}}
+spec:
+  containers:
+  - {name: web, image: web, ports: [{containerPort: 8080}]}
+  - {name: istio-proxy, image: proxy}
+)";
+
+// =============================================================================================
+// TLS
+
+TEST_CASE("serves POST /validate over TLS 1.2+ with a certificate valid for its SANs", "[server]") {
+  auto stub = std::make_shared<StubDecider>();
+  Harness harness([stub](auto route, auto type, auto body) { return (*stub)(route, type, body); });
+
+  for (const std::string host : {"localhost", "127.0.0.1"}) {
+    CAPTURE(host);
+    auto client = harness.client(host);
+    const auto result = client->Post("/validate", reviewBody("uid-1"), "application/json");
+    REQUIRE(result);
+    CHECK(result->status == 200);
+    CHECK(result->get_header_value("Content-Type") == "application/json");
+    const json reply = json::parse(result->body);
+    CHECK(reply["response"]["uid"] == "uid-1");
+    CHECK(reply["response"]["allowed"] == true);
+  }
+  TlsConnection by_service_name(harness.server->port(), TlsOptions{});
+  INFO(by_service_name.error());
+  CHECK(by_service_name.connected());
+  TlsOptions other_name;
+  other_name.host = "peergate.other.svc";
+  TlsConnection wrong_name(harness.server->port(), other_name);
+  CHECK_FALSE(wrong_name.connected());
+}
+
+TEST_CASE("refuses TLS 1.1 and negotiates TLS 1.2 with an ECDHE AEAD suite", "[server]") {
+  auto stub = std::make_shared<StubDecider>();
+  Harness harness([stub](auto route, auto type, auto body) { return (*stub)(route, type, body); });
+
+  TlsConnection old(harness.server->port(), versions(TLS1_VERSION, TLS1_1_VERSION));
+  CHECK_FALSE(old.connected());
+  CHECK(old.errorReason() == SSL_R_TLSV1_ALERT_PROTOCOL_VERSION);
+
+  TlsConnection tls12(harness.server->port(), versions(TLS1_2_VERSION, TLS1_2_VERSION));
+  INFO(tls12.error());
+  REQUIRE(tls12.connected());
+  CHECK(tls12.version() == "TLSv1.2");
+  CHECK(tls12.cipher().rfind("ECDHE-", 0) == 0);
+  CHECK((tls12.cipher().find("GCM") != std::string::npos ||
+         tls12.cipher().find("CHACHA20") != std::string::npos));
+
+  TlsConnection tls13(harness.server->port(), versions(TLS1_3_VERSION, TLS1_3_VERSION));
+  REQUIRE(tls13.connected());
+  CHECK(tls13.version() == "TLSv1.3");
+}
+
+TEST_CASE("requires a client certificate from the client CA when one is configured", "[server]") {
+  auto stub = std::make_shared<StubDecider>();
+  HttpsServerOptions options;
+  options.client_ca_file = cert("ca.crt");
+  Harness harness([stub](auto route, auto type, auto body) { return (*stub)(route, type, body); },
+                  options);
+  const int port = harness.server->port();
+
+  TlsOptions anonymous;
+  TlsConnection without(port, anonymous);
+  // TLS 1.3 reports a missing client certificate after the client's handshake completes.
+  const bool refused = !without.connected() || without.readUntilClosed(2s).second;
+  CHECK(refused);
+
+  TlsOptions foreign;
+  foreign.client_cert = cert("other-client.crt");
+  foreign.client_key = cert("other-client.key");
+  TlsConnection other(port, foreign);
+  CHECK((!other.connected() || other.readUntilClosed(2s).second));
+
+  TlsOptions trusted;
+  trusted.client_cert = cert("client.crt");
+  trusted.client_key = cert("client.key");
+  TlsConnection good(port, trusted);
+  INFO(good.error());
+  REQUIRE(good.connected());
+  const std::string body = reviewBody("uid-mtls");
+  REQUIRE(
+      good.write("POST /validate HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                 "Connection: close\r\nContent-Length: " +
+                 std::to_string(body.size()) + "\r\n\r\n" + body));
+  const auto [response, closed] = good.readUntilClosed(5s);
+  CHECK(closed);
+  CHECK(response.rfind("HTTP/1.1 200", 0) == 0);
+  CHECK(response.find("uid-mtls") != std::string::npos);
+}
+
+TEST_CASE("new connections get a rotated certificate without a restart", "[server]") {
+  auto stub = std::make_shared<StubDecider>();
+  Harness harness([stub](auto route, auto type, auto body) { return (*stub)(route, type, body); });
+  const int port = harness.server->port();
+  harness.certs->startWatching();
+
+  TlsConnection before(port, TlsOptions{});
+  REQUIRE(before.connected());
+  CHECK(before.peerSerial() == "1001");
+  auto keep_alive = harness.client();
+  REQUIRE(keep_alive->Post("/validate", reviewBody("a"), "application/json"));
+
+  // cert-manager writes the new pair; the watcher (50 ms poll) swaps it in.
+  replaceFile(cert("server2.key"), harness.dir.path / "tls.key");
+  replaceFile(cert("server2.crt"), harness.dir.path / "tls.crt");
+  std::string serial;
+  for (int attempt = 0; attempt < 100 && serial != "1002"; ++attempt) {
+    std::this_thread::sleep_for(20ms);
+    TlsConnection after(port, TlsOptions{});
+    REQUIRE(after.connected());
+    serial = after.peerSerial();
+  }
+  CHECK(serial == "1002");
+  CHECK(harness.certs->current()->serial_hex == "1002");
+  CHECK(harness.metrics.serving_cert_reloads.value({"success"}) == 2);
+  // The connection opened before the rotation still works.
+  const auto again = keep_alive->Post("/validate", reviewBody("b"), "application/json");
+  REQUIRE(again);
+  CHECK(again->status == 200);
+
+  // A key that does not match is refused; the current pair stays.
+  replaceFile(cert("server.key"), harness.dir.path / "tls.key");
+  CHECK(harness.certs->reloadNow() == CertReloadResult::Failed);
+  CHECK(harness.metrics.serving_cert_reloads.value({"error"}) >= 1);
+  TlsConnection still(port, TlsOptions{});
+  REQUIRE(still.connected());
+  CHECK(still.peerSerial() == "1002");
+  harness.certs->stop();
+}
+
+TEST_CASE("loads an expired certificate but reports it in readiness and the expiry gauge",
+          "[server]") {
+  auto stub = std::make_shared<StubDecider>();
+  Harness harness([stub](auto route, auto type, auto body) { return (*stub)(route, type, body); },
+                  {}, "expired");
+  harness.store.publish(stateFrom(kSmallState));
+  CHECK(harness.certs->expired(std::chrono::system_clock::now()));
+  const Readiness readiness = harness.admin->readiness();
+  CHECK_FALSE(readiness.ready);
+  CHECK(readiness.cert_expired);
+  // 2020-01-02T00:00:00Z
+  CHECK(harness.metrics.serving_cert_expiry.value() == 1577923200.0);
+}
+
+TEST_CASE("refuses to start on a key that does not match the certificate", "[server]") {
+  MetricsRegistry registry;
+  ServerMetrics metrics(registry);
+  CertReloader certs({cert("server.crt"), cert("server2.key")}, metrics);
+  std::string error;
+  CHECK_FALSE(certs.loadInitial(error));
+  CHECK(error.find("does not match") != std::string::npos);
+  CertReloader missing({cert("nope.crt"), cert("server.key")}, metrics);
+  CHECK_FALSE(missing.loadInitial(error));
+  CHECK(error.find("nope.crt") != std::string::npos);
+}
+
+// =============================================================================================
+// Limits
+
+TEST_CASE("answers a body over the limit with an AdmissionReview 413 that echoes the uid",
+          "[server]") {
+  auto stub = std::make_shared<StubDecider>();
+  HttpsServerOptions options;
+  options.max_body_bytes = 64 * 1024;
+  Harness harness([stub](auto route, auto type, auto body) { return (*stub)(route, type, body); },
+                  options);
+  auto client = harness.client();
+
+  SECTION("slightly over: read and dropped, the connection stays usable") {
+    const auto result =
+        client->Post("/validate", reviewBody("big-uid", 100 * 1024), "application/json");
+    REQUIRE(result);
+    CHECK(result->status == 200);
+    const json reply = json::parse(result->body);
+    CHECK(reply["apiVersion"] == "admission.k8s.io/v1");
+    CHECK(reply["response"]["uid"] == "big-uid");
+    CHECK(reply["response"]["allowed"] == false);
+    CHECK(reply["response"]["status"]["code"] == 413);
+    CHECK(reply["response"]["status"]["reason"] == "RequestEntityTooLarge");
+    CHECK(reply["response"]["status"]["message"].get<std::string>().find("--max-body-bytes") !=
+          std::string::npos);
+    const auto next = client->Post("/validate", reviewBody("small"), "application/json");
+    REQUIRE(next);
+    CHECK(next->status == 200);
+  }
+  SECTION("far over: cut after the start, still a 413 review") {
+    const auto result =
+        client->Post("/validate", reviewBody("huge-uid", 1024 * 1024), "application/json");
+    REQUIRE(result);
+    CHECK(result->status == 200);
+    const json reply = json::parse(result->body);
+    CHECK(reply["response"]["uid"] == "huge-uid");
+    CHECK(reply["response"]["status"]["code"] == 413);
+  }
+  CHECK(harness.metrics.admission_errors.value({"body_too_large"}) == 1);
+  CHECK(stub->calls <= 1);  // the decider saw only the small request
+}
+
+TEST_CASE("answers unknown routes and methods with 404 and counts them", "[server]") {
+  auto stub = std::make_shared<StubDecider>();
+  Harness harness([stub](auto route, auto type, auto body) { return (*stub)(route, type, body); });
+  auto client = harness.client();
+  const auto post = client->Post("/nope", reviewBody("x"), "application/json");
+  REQUIRE(post);
+  CHECK(post->status == 404);
+  CHECK(json::parse(post->body)["error"].get<std::string>().find("/validate") != std::string::npos);
+  const auto get = client->Get("/validate");
+  REQUIRE(get);
+  CHECK(get->status == 404);
+  CHECK(stub->calls == 0);
+  CHECK(harness.metrics.admission_errors.value({"unknown_route"}) == 2);
+}
+
+TEST_CASE("turns an exception from the decision into an errored review, not a dead server",
+          "[server]") {
+  Harness harness([](std::string_view, std::string_view, std::string_view) -> AdmissionReply {
+    throw std::runtime_error("boom");
+  });
+  auto client = harness.client();
+  const auto result = client->Post("/validate", reviewBody("uid-boom"), "application/json");
+  REQUIRE(result);
+  CHECK(result->status == 200);
+  const json reply = json::parse(result->body);
+  CHECK(reply["response"]["uid"] == "uid-boom");
+  CHECK(reply["response"]["status"]["code"] == 500);
+  CHECK(harness.metrics.admission_errors.value({"internal"}) == 1);
+}
+
+TEST_CASE("a slow client that sends half a request is cut at the read timeout", "[server]") {
+  auto stub = std::make_shared<StubDecider>();
+  HttpsServerOptions options;
+  options.read_timeout = 500ms;
+  options.worker_threads = 4;  // two are taken by the slow clients below
+  Harness harness([stub](auto route, auto type, auto body) { return (*stub)(route, type, body); },
+                  options);
+  const int port = harness.server->port();
+
+  TlsConnection slow(port, TlsOptions{});
+  REQUIRE(slow.connected());
+  REQUIRE(
+      slow.write("POST /validate HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                 "Content-Length: 1000\r\n\r\n{\"kind\":"));
+  // A TCP client that never even starts the TLS handshake.
+  const int silent = connectLoopback(port);
+
+  // Others are served meanwhile.
+  const auto started = std::chrono::steady_clock::now();
+  auto client = harness.client();
+  for (int i = 0; i < 3; ++i) {
+    const auto result = client->Post("/validate", reviewBody("fast"), "application/json");
+    REQUIRE(result);
+    CHECK(result->status == 200);
+  }
+  CHECK(std::chrono::steady_clock::now() - started < 400ms);
+
+  const auto [response, closed] = slow.readUntilClosed(3s);
+  CHECK(closed);
+  CHECK(std::chrono::steady_clock::now() - started < 2500ms);
+  CHECK(harness.metrics.admission_errors.value({"body_read"}) == 1);
+
+  timeval timeout{3, 0};
+  ::setsockopt(silent, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+  char byte = 0;
+  CHECK(::recv(silent, &byte, 1, 0) <= 0);  // closed by the server (0) rather than timed out
+  ::close(silent);
+  CHECK(stub->calls == 3);
+}
+
+// =============================================================================================
+// Drain
+
+TEST_CASE("a request in flight completes while shutdown is requested", "[server]") {
+  auto stub = std::make_shared<StubDecider>();
+  stub->hold = true;
+  Harness harness([stub](auto route, auto type, auto body) { return (*stub)(route, type, body); });
+  harness.store.publish(stateFrom(kSmallState));
+  REQUIRE(harness.admin->readiness().ready);
+
+  auto in_flight = std::async(std::launch::async, [&] {
+    auto client = harness.client();
+    return client->Post("/validate", reviewBody("in-flight"), "application/json");
+  });
+  stub->waitEntered(1);
+
+  // The command's order: readiness false, Connection: close, stop accepting, wait.
+  harness.admin->setDraining(true);
+  auto admin = harness.adminClient();
+  const auto ready = admin->Get("/readyz");
+  REQUIRE(ready);
+  CHECK(ready->status == 503);
+  CHECK(json::parse(ready->body)["draining"] == true);
+  harness.server->beginDrain();
+  auto shutdown = std::async(std::launch::async, [&] { harness.server->shutdown(); });
+  CHECK(shutdown.wait_for(200ms) == std::future_status::timeout);  // waits for the request
+
+  stub->release();
+  const auto result = in_flight.get();
+  REQUIRE(result);
+  CHECK(result->status == 200);
+  CHECK(json::parse(result->body)["response"]["uid"] == "in-flight");
+  CHECK(result->get_header_value("Connection") == "close");
+  REQUIRE(shutdown.wait_for(5s) == std::future_status::ready);
+  CHECK_FALSE(harness.server->running());
+
+  // No longer accepting.
+  auto late = harness.client();
+  late->set_connection_timeout(1, 0);
+  CHECK_FALSE(late->Post("/validate", reviewBody("late"), "application/json"));
+}
+
+// =============================================================================================
+// Admin port
+
+TEST_CASE("admin: healthz, readyz before and after the first sync, metrics after requests",
+          "[server]") {
+  auto stub = std::make_shared<StubDecider>();
+  Harness harness([stub](auto route, auto type, auto body) { return (*stub)(route, type, body); });
+  auto admin = harness.adminClient();
+
+  const auto health = admin->Get("/healthz");
+  REQUIRE(health);
+  CHECK(health->status == 200);
+
+  const auto before = admin->Get("/readyz");
+  REQUIRE(before);
+  CHECK(before->status == 503);
+  const json not_ready = json::parse(before->body);
+  CHECK(not_ready["ready"] == false);
+  CHECK(not_ready["synced"] == false);
+  CHECK(not_ready["stale_seconds"].is_null());
+  CHECK(not_ready["cert_loaded"] == true);
+  CHECK(not_ready["draining"] == false);
+  CHECK(not_ready["reasons"][0] == "cluster state not synced yet");
+
+  harness.store.publish(stateFrom(kSmallState));
+  const auto after = admin->Get("/readyz");
+  REQUIRE(after);
+  CHECK(after->status == 200);
+  const json ready = json::parse(after->body);
+  CHECK(ready["ready"] == true);
+  CHECK(ready["synced"] == true);
+  CHECK(ready["stale_seconds"].get<double>() < 5.0);
+
+  auto client = harness.client();
+  for (int i = 0; i < 3; ++i)
+    REQUIRE(client->Post("/validate", reviewBody("m"), "application/json"));
+  const auto metrics = admin->Get("/metrics");
+  REQUIRE(metrics);
+  CHECK(metrics->status == 200);
+  CHECK(metrics->get_header_value("Content-Type") == MetricsRegistry::kContentType);
+  const std::string& text = metrics->body;
+  CHECK_THAT(text, Catch::Contains("# TYPE peergate_admission_requests_total counter"));
+  CHECK_THAT(text, Catch::Contains("peergate_admission_requests_total{webhook=\"validate\","
+                                   "kind=\"PeerAuthentication\",operation=\"CREATE\","
+                                   "allowed=\"true\"} 3"));
+  CHECK_THAT(text, Catch::Contains(
+                       "peergate_admission_review_duration_seconds_count{webhook=\"validate\"} 3"));
+  CHECK_THAT(text, Catch::Contains("peergate_admission_review_duration_seconds_bucket{webhook="
+                                   "\"validate\",le=\"+Inf\"} 3"));
+  CHECK_THAT(text, Catch::Contains("peergate_findings_total{code=\"PG0104\",action=\"warn\"} 3"));
+  CHECK_THAT(text, Catch::Contains("peergate_serving_cert_reloads_total{result=\"success\"} 1"));
+  CHECK_THAT(text, Catch::Contains("# TYPE peergate_serving_cert_expiry_timestamp_seconds gauge"));
+  CHECK_THAT(text, Catch::Contains("# HELP peergate_cluster_state_syncs_total "));
+}
+
+TEST_CASE("readiness: stale state, draining and a missing certificate each say why", "[server]") {
+  MetricsRegistry registry;
+  ServerMetrics metrics(registry);
+  StateStore store;
+  store.publish(stateFrom(kSmallState));
+  CertReloader certs({cert("server.crt"), cert("server.key")}, metrics);
+  std::string error;
+  REQUIRE(certs.loadInitial(error));
+  const auto now = StateStore::Clock::now();
+  const auto wall = std::chrono::system_clock::now();
+
+  const Readiness fresh = evaluateReadiness(store, &certs, false, 300, now, wall);
+  CHECK(fresh.ready);
+  CHECK(fresh.reasons.empty());
+
+  const Readiness stale = evaluateReadiness(store, &certs, false, 300, now + 301s, wall);
+  CHECK_FALSE(stale.ready);
+  REQUIRE(stale.reasons.size() == 1);
+  CHECK_THAT(stale.reasons[0], Catch::StartsWith("cluster state is stale: last confirmed 30"));
+  const json body = json::parse(stale.json(300));
+  CHECK(body["stale_seconds"].get<double>() >= 301.0);
+  CHECK(body["max_staleness_seconds"] == 300);
+
+  const Readiness draining = evaluateReadiness(store, &certs, true, 300, now, wall);
+  CHECK_FALSE(draining.ready);
+  CHECK(draining.reasons == std::vector<std::string>{"draining: shutting down"});
+
+  const Readiness no_cert = evaluateReadiness(store, nullptr, false, 300, now, wall);
+  CHECK_FALSE(no_cert.ready);
+  CHECK(no_cert.reasons == std::vector<std::string>{"no serving certificate loaded"});
+}
+
+// =============================================================================================
+// Metrics registry
+
+TEST_CASE("metrics render the Prometheus text format with escaped labels and buckets", "[server]") {
+  MetricsRegistry registry;
+  Counter& requests = registry.counter("t_requests_total", "Requests.\nSecond line.", {"path"});
+  Gauge& temperature = registry.gauge("t_temperature", "A gauge without labels.");
+  Histogram& latency =
+      registry.histogram("t_latency_seconds", "Latency.", {"route"}, {0.1, 0.5, 1});
+  registry.counter("t_unused_total", "Never incremented.");
+
+  requests.inc({"/a\"b\\c\nd"});
+  requests.inc({"/a\"b\\c\nd"}, 2);
+  temperature.set(-1.5);
+  latency.observe({"v"}, 0.05);
+  latency.observe({"v"}, 0.1);
+  latency.observe({"v"}, 0.7);
+  latency.observe({"v"}, 3);
+
+  CHECK(registry.render() ==
+        "# HELP t_requests_total Requests.\\nSecond line.\n"
+        "# TYPE t_requests_total counter\n"
+        "t_requests_total{path=\"/a\\\"b\\\\c\\nd\"} 3\n"
+        "# HELP t_temperature A gauge without labels.\n"
+        "# TYPE t_temperature gauge\n"
+        "t_temperature -1.5\n"
+        "# HELP t_latency_seconds Latency.\n"
+        "# TYPE t_latency_seconds histogram\n"
+        "t_latency_seconds_bucket{route=\"v\",le=\"0.1\"} 2\n"
+        "t_latency_seconds_bucket{route=\"v\",le=\"0.5\"} 2\n"
+        "t_latency_seconds_bucket{route=\"v\",le=\"1\"} 3\n"
+        "t_latency_seconds_bucket{route=\"v\",le=\"+Inf\"} 4\n"
+        "t_latency_seconds_sum{route=\"v\"} 3.85\n"
+        "t_latency_seconds_count{route=\"v\"} 4\n"
+        "# HELP t_unused_total Never incremented.\n"
+        "# TYPE t_unused_total counter\n"
+        "t_unused_total 0\n");
+}
+
+TEST_CASE("metrics stay consistent under concurrent updates", "[server]") {
+  MetricsRegistry registry;
+  Counter& counter = registry.counter("t_total", "Total.", {"worker"});
+  Histogram& histogram = registry.histogram("t_seconds", "Seconds.", {}, {1});
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 10000; ++i) {
+        counter.inc({std::to_string(t % 2)});
+        histogram.observe({}, 0.5);
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  CHECK(counter.value({"0"}) == 20000);
+  CHECK(counter.value({"1"}) == 20000);
+  CHECK(histogram.count() == 40000);
+}
+
+// =============================================================================================
+// Decision log
+
+TEST_CASE(
+    "the decision line carries uid, kind, namespace, name, operation, user, verdict, "
+    "findings and latency",
+    "[server]") {
+  AdmissionOutcome outcome;
+  outcome.webhook = "validate";
+  outcome.uid = "705ab4f5";
+  outcome.kind = "PeerAuthentication";
+  outcome.namespace_name = "foo";
+  outcome.name = "default";
+  outcome.operation = "CREATE";
+  outcome.user = "alice";
+  outcome.allowed = false;
+  outcome.message = "STRICT would cut off 3 plaintext clients";
+  outcome.finding_codes = {"PG0002", "PG0005"};
+  const auto time = std::chrono::system_clock::time_point(std::chrono::seconds(1767225600));
+
+  const std::string json_line =
+      formatLogLine(LogFormat::Json, spdlog::level::info, "admission decision",
+                    decisionFields(outcome, 1.23456), time);
+  const json line = json::parse(json_line);
+  CHECK(line["time"] == "2026-01-01T00:00:00.000Z");
+  CHECK(line["level"] == "info");
+  CHECK(line["msg"] == "admission decision");
+  CHECK(line["uid"] == "705ab4f5");
+  CHECK(line["kind"] == "PeerAuthentication");
+  CHECK(line["namespace"] == "foo");
+  CHECK(line["name"] == "default");
+  CHECK(line["operation"] == "CREATE");
+  CHECK(line["user"] == "alice");
+  CHECK(line["verdict"] == "denied");
+  CHECK(line["findings"] == json::array({"PG0002", "PG0005"}));
+  CHECK(line["latency_ms"] == 1.235);
+
+  const std::string text_line =
+      formatLogLine(LogFormat::Text, spdlog::level::info, "admission decision",
+                    decisionFields(outcome, 1.23456), time);
+  CHECK(text_line ==
+        "2026-01-01T00:00:00.000Z info  admission decision webhook=validate uid=705ab4f5 "
+        "kind=PeerAuthentication namespace=foo name=default operation=CREATE user=alice "
+        "verdict=denied findings=PG0002,PG0005 "
+        "message=\"STRICT would cut off 3 plaintext clients\" latency_ms=1.235");
+  CHECK(parseLogFormat("json") == LogFormat::Json);
+  CHECK(parseLogFormat("text") == LogFormat::Text);
+  CHECK_FALSE(parseLogFormat("xml"));
+}
+
+// =============================================================================================
+// Static cluster state
+
+TEST_CASE(
+    "static state: loads a directory, keeps the last good state on a decode error, "
+    "reloads on change",
+    "[server]") {
+  spdlog::set_level(spdlog::level::off);
+  TempDir dir("peergate-state");
+  fs::create_directories(dir.path / "nested");
+  fs::create_directories(dir.path / "..2026_01_01");  // a ConfigMap volume's hidden copy
+  writeFile(dir.path / "namespaces.yaml", std::string(kSmallState));
+  writeFile(dir.path / "nested" / "pa.json",
+            R"({"apiVersion":"security.istio.io/v1","kind":"PeerAuthentication",
+                "metadata":{"name":"default","namespace":"foo"},
+                "spec":{"mtls":{"mode":"STRICT"}}})");
+  writeFile(dir.path / "..2026_01_01" / "namespaces.yaml", std::string(kSmallState));
+  writeFile(dir.path / "README.md", "not a manifest");
+
+  MetricsRegistry registry;
+  ServerMetrics metrics(registry);
+  StateStore store;
+  StaticStateSource source({dir.path.string(), 20ms}, metrics);
+  std::string error;
+  REQUIRE(source.start(store, error));
+  source.stop();  // the test drives the polls
+  REQUIRE(store.synced());
+  const auto first = store.current();
+  CHECK(first->inputs().namespaces.size() == 1);
+  CHECK(first->inputs().peer_authentications.size() == 1);
+  CHECK(metrics.cluster_state_syncs.value({"success"}) == 1);
+  CHECK(metrics.cluster_state_objects.value({"PeerAuthentication"}) == 1);
+  CHECK(metrics.cluster_state_last_sync.value() > 1.7e9);
+
+  // Unchanged: the same snapshot, re-confirmed.
+  const auto synced_at = store.lastSync();
+  std::this_thread::sleep_for(5ms);
+  CHECK(source.pollOnce() == StaticStateSource::PollResult::Unchanged);
+  CHECK(store.current() == first);
+  CHECK(store.lastSync() > synced_at);
+
+  // A broken file: the last good snapshot stays, counted as an error, not re-confirmed.
+  writeFile(dir.path / "nested" / "pa.json", R"({"kind": "PeerAuthentication", "spec": [)");
+  CHECK(source.pollOnce() == StaticStateSource::PollResult::Failed);
+  CHECK(store.current() == first);
+  CHECK(metrics.cluster_state_syncs.value({"error"}) == 1);
+  const auto failed_at = store.lastSync();
+  CHECK(source.pollOnce() == StaticStateSource::PollResult::Failed);
+  CHECK(store.lastSync() == failed_at);
+  CHECK(metrics.cluster_state_syncs.value({"error"}) == 1);  // logged and counted once
+
+  // Fixed, with a second policy: reloaded.
+  writeFile(dir.path / "nested" / "pa.json",
+            R"({"apiVersion":"v1","kind":"List","items":[
+                {"apiVersion":"security.istio.io/v1","kind":"PeerAuthentication",
+                 "metadata":{"name":"default","namespace":"foo"},
+                 "spec":{"mtls":{"mode":"PERMISSIVE"}}},
+                {"apiVersion":"security.istio.io/v1","kind":"PeerAuthentication",
+                 "metadata":{"name":"web","namespace":"foo"},
+                 "spec":{"selector":{"matchLabels":{"app":"web"}},"mtls":{"mode":"STRICT"}}}]})");
+  CHECK(source.pollOnce() == StaticStateSource::PollResult::Reloaded);
+  CHECK(store.current() != first);
+  CHECK(store.current()->inputs().peer_authentications.size() == 2);
+  CHECK(metrics.cluster_state_syncs.value({"success"}) == 2);
+}
+
+TEST_CASE("static state: a broken file at start is a startup error naming file and path",
+          "[server]") {
+  spdlog::set_level(spdlog::level::off);
+  TempDir dir("peergate-state");
+  writeFile(dir.path / "bad.yaml",
+            "apiVersion: security.istio.io/v1\nkind: PeerAuthentication\n"
+            "metadata: {name: a, namespace: foo}\nspec: {mtls: {mode: [1]}}\n");
+  MetricsRegistry registry;
+  ServerMetrics metrics(registry);
+  StateStore store;
+  StaticStateSource source({(dir.path / "bad.yaml").string(), 20ms}, metrics);
+  std::string error;
+  CHECK_FALSE(source.start(store, error));
+  CHECK_THAT(error, Catch::Contains("bad.yaml"));
+  CHECK_FALSE(store.synced());
+
+  StaticStateSource missing({(dir.path / "none.yaml").string(), 20ms}, metrics);
+  CHECK_FALSE(missing.start(store, error));
+  CHECK_THAT(error, Catch::Contains("none.yaml"));
+  CHECK_THAT(error, Catch::Contains("no such file"));
+}
+
+}  // namespace
+}  // namespace peergate::webhook
