@@ -69,7 +69,13 @@ std::string formatMetricValue(double value) {
   if (std::isnan(value)) return "NaN";
   if (std::isinf(value)) return value > 0 ? "+Inf" : "-Inf";
   char buffer[64];
-  const auto result = std::to_chars(buffer, buffer + sizeof buffer, value);
+  // Shortest round-trip digits, in fixed notation for the usual magnitudes (0.0005 and
+  // 1795394003.25, not 5e-04 and 1.79539400325e+09), scientific only beyond them.
+  const double magnitude = std::fabs(value);
+  const bool fixed = value == 0 || (magnitude >= 1e-6 && magnitude < 1e15);
+  const auto result = fixed ? std::to_chars(buffer, buffer + sizeof buffer, value,
+                                            std::chars_format::fixed)
+                            : std::to_chars(buffer, buffer + sizeof buffer, value);
   return std::string(buffer, result.ptr);
 }
 
