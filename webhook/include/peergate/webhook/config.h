@@ -1,5 +1,6 @@
 #pragma once
 
+#include <cstddef>
 #include <map>
 #include <string>
 
@@ -28,6 +29,9 @@ struct WebhookConfig {
   InjectionConfig injection;
   int max_staleness_seconds = 300;  // cluster state older than this: fail as configured
   bool fail_open_when_stale = false;
+  // An AdmissionReview body larger than this is refused with 413 inside the review (the API
+  // server may send object + oldObject of up to 3 MiB each; controller-runtime reads 7 MiB).
+  std::size_t max_request_bytes = std::size_t{7} << 20;
 
   FindingAction actionFor(const validation::Finding& finding) const;
 };

@@ -1,0 +1,360 @@
+#include <catch2/catch.hpp>
+
+#include "admission_fixtures.h"
+
+namespace peergate::webhook::testing {
+namespace {
+
+using Catch::Contains;
+
+const json kLegacyPolicyAllowed = {{"peergate.io/allow", "PG0102"},
+                                   {"peergate.io/reason", "billing gets its proxy on Monday"}};
+
+TEST_CASE("a namespace-wide STRICT policy on an injected namespace is admitted", "[admission]") {
+  Webhook webhook;
+  const Reply reply =
+      post(webhook.handler, "/validate", policyReview({.ns = "foo", .mode = "STRICT"}));
+  INFO(reply.body.dump());
+  CHECK(reply.http_status == 200);
+  CHECK(reply.body["apiVersion"] == "admission.k8s.io/v1");
+  CHECK(reply.body["kind"] == "AdmissionReview");
+  CHECK(reply.response["uid"] == "705ab4f5-6393-11e8-b7cc-42010a800002");
+  CHECK(reply.allowed());
+  CHECK_FALSE(reply.response.contains("status"));
+  CHECK_FALSE(reply.response.contains("patch"));
+  CHECK_FALSE(reply.response.contains("patchType"));
+  const AdmissionOutcome& outcome = reply.outcome;
+  CHECK(outcome.webhook == "validate");
+  CHECK(outcome.uid == "705ab4f5-6393-11e8-b7cc-42010a800002");
+  CHECK(outcome.kind == "PeerAuthentication");
+  CHECK(outcome.namespace_name == "foo");
+  CHECK(outcome.name == "default");
+  CHECK(outcome.operation == "CREATE");
+  CHECK(outcome.user == "alice");
+  CHECK(outcome.allowed);
+  CHECK_FALSE(outcome.errored);
+}
+
+TEST_CASE("a mesh-wide DISABLE policy is denied with 403 Forbidden and PG0101", "[admission]") {
+  Webhook webhook;
+  const Reply reply =
+      post(webhook.handler, "/validate", policyReview({.ns = "istio-system", .mode = "DISABLE"}));
+  INFO(reply.body.dump());
+  CHECK(reply.http_status == 200);
+  CHECK_FALSE(reply.allowed());
+  CHECK(reply.code() == 403);
+  CHECK(reply.response["status"]["reason"] == "Forbidden");
+  CHECK_THAT(reply.message(), Contains("[PG0101]") && Contains("Fix:"));
+  CHECK_THAT(reply.message(), Contains("peergate.io/allow: PG0101"));
+  CHECK(reply.message().size() <= 1024);
+  CHECK(reply.message().find('\n') == std::string::npos);
+  // Every workload goes from PERMISSIVE to DISABLE: the downgrade warns.
+  CHECK(reply.outcome.finding_codes == std::vector<std::string>{"PG0101", "PG0201"});
+  CHECK_THAT(reply.warnings(),
+             Contains("[PG0201]") && Contains("PERMISSIVE -> DISABLE") && Contains("+4 more"));
+  CHECK_FALSE(reply.outcome.allowed);
+  CHECK_FALSE(reply.outcome.errored);
+  CHECK(reply.outcome.message == reply.message());
+}
+
+TEST_CASE("STRICT on a namespace without proxies is denied naming its workloads", "[admission]") {
+  Webhook webhook;
+  const Reply reply =
+      post(webhook.handler, "/validate", policyReview({.ns = "legacy", .mode = "STRICT"}));
+  INFO(reply.body.dump());
+  CHECK_FALSE(reply.allowed());
+  CHECK(reply.code() == 403);
+  CHECK_THAT(reply.message(),
+             Contains("[PG0102]") && Contains("legacy/billing") && Contains("legacy/ledger"));
+}
+
+TEST_CASE("the exception annotation turns a denial into warnings", "[admission]") {
+  Webhook webhook;
+  const Reply reply =
+      post(webhook.handler, "/validate",
+           policyReview({.ns = "legacy", .mode = "STRICT", .annotations = kLegacyPolicyAllowed}));
+  INFO(reply.body.dump());
+  CHECK(reply.allowed());
+  CHECK_THAT(reply.warnings(), Contains("[PG0102]"));
+  CHECK_THAT(reply.warnings(), Contains("peergate.io/allow admitted PG0102") &&
+                                   Contains("billing gets its proxy on Monday"));
+  CHECK(reply.outcome.allowed_by_exception == std::vector<std::string>{"PG0102"});
+  CHECK(reply.outcome.finding_codes == std::vector<std::string>{"PG0102"});
+}
+
+TEST_CASE("an exception for another code does not admit the finding", "[admission]") {
+  Webhook webhook;
+  const json annotations = {{"peergate.io/allow", "PG0101, NOTACODE"},
+                            {"peergate.io/reason", "testing"}};
+  const Reply reply =
+      post(webhook.handler, "/validate",
+           policyReview({.ns = "legacy", .mode = "STRICT", .annotations = annotations}));
+  CHECK_FALSE(reply.allowed());
+  CHECK_THAT(reply.message(), Contains("[PG0102]"));
+  CHECK_THAT(reply.warnings(), Contains("NOTACODE"));
+  CHECK(reply.outcome.allowed_by_exception.empty());
+}
+
+TEST_CASE("an exception without a reason is denied, asking for one", "[admission]") {
+  Webhook webhook;
+  const json annotations = {{"peergate.io/allow", "PG0102"}};
+  const Reply reply =
+      post(webhook.handler, "/validate",
+           policyReview({.ns = "legacy", .mode = "STRICT", .annotations = annotations}));
+  CHECK_FALSE(reply.allowed());
+  CHECK(reply.code() == 403);
+  CHECK_THAT(reply.message(), Contains("peergate.io/reason"));
+}
+
+TEST_CASE("deleting a STRICT policy is admitted with a PG0201 downgrade warning", "[admission]") {
+  Webhook webhook(withFooStrict());
+  const PolicyObject stored{.ns = "foo", .mode = "STRICT", .created = "2026-01-05T10:00:00Z"};
+  const Reply reply = post(webhook.handler, "/validate", policyReview(stored, "DELETE"));
+  INFO(reply.body.dump());
+  CHECK(reply.allowed());
+  CHECK_THAT(reply.warnings(), Contains("[PG0201]"));
+  CHECK_FALSE(reply.response.contains("patch"));
+  CHECK(reply.outcome.operation == "DELETE");
+  CHECK(reply.outcome.name == "default");
+}
+
+TEST_CASE("DELETE without oldObject removes the object named by the request", "[admission]") {
+  Webhook webhook(withFooStrict());
+  ReviewSpec spec;
+  spec.operation = "DELETE";
+  spec.ns = "foo";
+  spec.name = "default";
+  const Reply reply = post(webhook.handler, "/validate", review(spec));
+  CHECK(reply.allowed());
+  CHECK_THAT(reply.warnings(), Contains("[PG0201]"));
+}
+
+TEST_CASE("UPDATE compares against oldObject, not only the snapshot", "[admission]") {
+  Webhook webhook;  // the snapshot has not seen foo/default yet
+  const json old_object =
+      peerAuthentication({.ns = "foo", .mode = "STRICT", .created = "2026-01-05T10:00:00Z"});
+  const Reply reply =
+      post(webhook.handler, "/validate",
+           policyReview({.ns = "foo", .mode = "PERMISSIVE", .created = "2026-01-05T10:00:00Z"},
+                        "UPDATE", old_object));
+  INFO(reply.body.dump());
+  CHECK(reply.allowed());
+  CHECK_THAT(reply.warnings(), Contains("[PG0201]") && Contains("STRICT -> PERMISSIVE"));
+  CHECK(reply.outcome.operation == "UPDATE");
+}
+
+TEST_CASE("UPDATE to STRICT on legacy is denied", "[admission]") {
+  Webhook webhook;
+  const json old_object = peerAuthentication({.ns = "legacy", .mode = "PERMISSIVE"});
+  const Reply reply = post(webhook.handler, "/validate",
+                           policyReview({.ns = "legacy", .mode = "STRICT"}, "UPDATE", old_object));
+  CHECK_FALSE(reply.allowed());
+  CHECK_THAT(reply.message(), Contains("[PG0102]"));
+}
+
+TEST_CASE("a v1beta1 review is answered in v1beta1", "[admission]") {
+  Webhook webhook;
+  ReviewSpec spec;
+  spec.api_version = "admission.k8s.io/v1beta1";
+  spec.ns = "istio-system";
+  spec.name = "default";
+  spec.object = peerAuthentication({.ns = "istio-system", .mode = "DISABLE"});
+  const Reply reply = post(webhook.handler, "/validate", review(spec));
+  CHECK(reply.body["apiVersion"] == "admission.k8s.io/v1beta1");
+  CHECK(reply.response["uid"] == spec.uid);
+  CHECK_FALSE(reply.allowed());
+}
+
+TEST_CASE("dryRun requests get the same verdict", "[admission]") {
+  Webhook webhook;
+  for (const std::string mode : {"DISABLE", "STRICT"}) {
+    ReviewSpec spec;
+    spec.ns = "istio-system";
+    spec.name = "default";
+    spec.object = peerAuthentication({.ns = "istio-system", .mode = mode});
+    const Reply wet = post(webhook.handler, "/validate", review(spec));
+    spec.dry_run = true;
+    const Reply dry = post(webhook.handler, "/validate", review(spec));
+    CAPTURE(mode);
+    CHECK(dry.allowed() == wet.allowed());
+    CHECK(dry.message() == wet.message());
+    CHECK(dry.outcome.dry_run);
+    CHECK_FALSE(wet.outcome.dry_run);
+  }
+}
+
+TEST_CASE("problems that exist before the change never deny it", "[admission]") {
+  const std::string mesh_disable = std::string(kClusterYaml) + R"(
+---
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: {name: default, namespace: istio-system, creationTimestamp: "2026-01-01T00:00:00Z"}
+spec: {mtls: {mode: DISABLE}}
+)";
+  Webhook webhook(mesh_disable);
+  const Reply reply =
+      post(webhook.handler, "/validate", policyReview({.ns = "foo", .mode = "STRICT"}));
+  INFO(reply.body.dump());
+  CHECK(reply.allowed());
+}
+
+TEST_CASE("Istio's schema errors always deny, with Istio's message", "[admission]") {
+  WebhookConfig config;
+  config.actions[validation::FindingCode::PortLevelMtlsWithoutSelector] = FindingAction::Off;
+  Webhook webhook(kClusterYaml, config);
+  const Reply reply = post(
+      webhook.handler, "/validate",
+      policyReview(
+          {.ns = "foo", .mode = "STRICT", .port_level_mtls = {{"8000", {{"mode", "DISABLE"}}}}}));
+  INFO(reply.body.dump());
+  CHECK_FALSE(reply.allowed());
+  CHECK(reply.code() == 400);
+  CHECK_THAT(reply.message(),
+             Contains("[PG0002]") &&
+                 Contains("mesh/namespace peer authentication cannot have port level mTLS"));
+}
+
+TEST_CASE("each finding's configured action decides deny, warn or nothing", "[admission]") {
+  using Row = std::tuple<FindingAction, bool, bool>;  // action -> allowed, warned
+  auto [action, allowed, warned] = GENERATE(table<FindingAction, bool, bool>({
+      Row{FindingAction::Deny, false, false},
+      Row{FindingAction::Warn, true, true},
+      Row{FindingAction::Off, true, false},
+  }));
+  CAPTURE(static_cast<int>(action));
+  WebhookConfig config;
+  config.actions[validation::FindingCode::MeshWideDisable] = action;
+  Webhook webhook(kClusterYaml, config);
+  const Reply reply =
+      post(webhook.handler, "/validate", policyReview({.ns = "istio-system", .mode = "DISABLE"}));
+  INFO(reply.body.dump());
+  CHECK(reply.allowed() == allowed);
+  CHECK((reply.warnings().find("[PG0101]") != std::string::npos) == warned);
+}
+
+TEST_CASE("removing the injection label under a STRICT policy is denied", "[admission]") {
+  Webhook webhook(withFooStrict());
+  ReviewSpec spec;
+  spec.group = "";
+  spec.kind = "Namespace";
+  spec.resource = "namespaces";
+  spec.operation = "UPDATE";
+  spec.ns = "foo";
+  spec.name = "foo";
+  spec.object = {{"apiVersion", "v1"}, {"kind", "Namespace"}, {"metadata", {{"name", "foo"}}}};
+  spec.old_object = spec.object;
+  spec.old_object["metadata"]["labels"] = {{"istio-injection", "enabled"}};
+  const Reply reply = post(webhook.handler, "/validate", review(spec));
+  INFO(reply.body.dump());
+  CHECK_FALSE(reply.allowed());
+  CHECK_THAT(reply.message(), Contains("[PG0102]") && Contains("foo/httpbin"));
+  CHECK(reply.outcome.kind == "Namespace");
+}
+
+TEST_CASE("a DestinationRule sending plaintext to STRICT workloads is denied", "[admission]") {
+  Webhook webhook(withFooStrict());
+  ReviewSpec spec;
+  spec.group = "networking.istio.io";
+  spec.kind = "DestinationRule";
+  spec.resource = "destinationrules";
+  spec.ns = "foo";
+  spec.name = "httpbin";
+  spec.object = {{"apiVersion", "networking.istio.io/v1"},
+                 {"kind", "DestinationRule"},
+                 {"metadata", {{"name", "httpbin"}, {"namespace", "foo"}}},
+                 {"spec",
+                  {{"host", "httpbin.foo.svc.cluster.local"},
+                   {"trafficPolicy", {{"tls", {{"mode", "DISABLE"}}}}}}}};
+  const Reply reply = post(webhook.handler, "/validate", review(spec));
+  INFO(reply.body.dump());
+  CHECK_FALSE(reply.allowed());
+  CHECK_THAT(reply.message(), Contains("[PG0110]"));
+}
+
+TEST_CASE("deleting a namespace deletes what is in it, without a false alarm", "[admission]") {
+  Webhook webhook(withFooStrict());
+  ReviewSpec spec;
+  spec.group = "";
+  spec.kind = "Namespace";
+  spec.resource = "namespaces";
+  spec.operation = "DELETE";
+  spec.ns = "foo";
+  spec.name = "foo";
+  spec.old_object = {{"apiVersion", "v1"},
+                     {"kind", "Namespace"},
+                     {"metadata", {{"name", "foo"}, {"labels", {{"istio-injection", "enabled"}}}}}};
+  const Reply reply = post(webhook.handler, "/validate", review(spec));
+  INFO(reply.body.dump());
+  CHECK(reply.allowed());
+}
+
+TEST_CASE("before the first sync every review is refused with 500", "[admission]") {
+  Webhook webhook("");
+  const Reply reply =
+      post(webhook.handler, "/validate", policyReview({.ns = "foo", .mode = "STRICT"}));
+  CHECK_FALSE(reply.allowed());
+  CHECK(reply.code() == 500);
+  CHECK(reply.response["status"]["reason"] == "InternalError");
+  CHECK_THAT(reply.message(), Contains("not synced"));
+  CHECK(reply.outcome.errored);
+}
+
+TEST_CASE("an object the decoder refuses is denied with 400 naming the field", "[admission]") {
+  Webhook webhook;
+  json object = peerAuthentication({.ns = "foo"});
+  object["spec"]["mtls"] = 5;
+  ReviewSpec spec;
+  spec.ns = "foo";
+  spec.name = "default";
+  spec.object = object;
+  const Reply reply = post(webhook.handler, "/validate", review(spec));
+  INFO(reply.body.dump());
+  CHECK_FALSE(reply.allowed());
+  CHECK(reply.code() == 400);
+  CHECK(reply.response["status"]["reason"] == "BadRequest");
+  CHECK_THAT(reply.message(), Contains("spec.mtls"));
+}
+
+TEST_CASE("an object that disagrees with request.kind is refused", "[admission]") {
+  Webhook webhook;
+  ReviewSpec spec;
+  spec.ns = "foo";
+  spec.name = "x";
+  spec.object = {{"apiVersion", "v1"}, {"kind", "ConfigMap"}, {"metadata", {{"name", "x"}}}};
+  const Reply reply = post(webhook.handler, "/validate", review(spec));
+  CHECK_FALSE(reply.allowed());
+  CHECK(reply.code() == 400);
+  CHECK_THAT(reply.message(), Contains("ConfigMap"));
+}
+
+TEST_CASE("a kind /validate does not handle is a clear error", "[admission]") {
+  Webhook webhook;
+  ReviewSpec spec;
+  spec.group = "";
+  spec.kind = "ConfigMap";
+  spec.ns = "foo";
+  spec.name = "x";
+  spec.object = {{"apiVersion", "v1"}, {"kind", "ConfigMap"}, {"metadata", {{"name", "x"}}}};
+  const Reply reply = post(webhook.handler, "/validate", review(spec));
+  CHECK(reply.http_status == 200);
+  CHECK_FALSE(reply.allowed());
+  CHECK(reply.code() == 400);
+  CHECK_THAT(reply.message(), Contains("ConfigMap"));
+  CHECK(reply.outcome.errored);
+}
+
+TEST_CASE("a CREATE with generateName is checked under a stand-in name", "[admission]") {
+  Webhook webhook;
+  json object = peerAuthentication({.ns = "foo", .mode = "STRICT"});
+  object["metadata"].erase("name");
+  object["metadata"]["generateName"] = "strict-";
+  ReviewSpec spec;
+  spec.ns = "foo";
+  spec.object = object;
+  const Reply reply = post(webhook.handler, "/validate", review(spec));
+  INFO(reply.body.dump());
+  CHECK(reply.allowed());
+}
+
+}  // namespace
+}  // namespace peergate::webhook::testing

@@ -1,0 +1,388 @@
+// POST /validate: the migration-safety gate. Runs plan(current state, state with this change)
+// and refuses changes that introduce a finding configured to deny.
+
+#include <algorithm>
+#include <map>
+#include <memory>
+#include <set>
+#include <utility>
+
+#include "admission_review.h"
+#include "peergate/validation/plan.h"
+#include "peergate/validation/validate.h"
+
+namespace peergate::webhook {
+namespace {
+
+using validation::ClusterState;
+using validation::Finding;
+using validation::FindingCode;
+using validation::Inputs;
+using validation::ObjectRef;
+
+constexpr std::string_view kAllowAnnotation = "peergate.io/allow";
+constexpr std::string_view kReasonAnnotation = "peergate.io/reason";
+constexpr std::size_t kMaxNamesInWarning = 1;
+
+// ---- What the request proposes ----
+
+struct Change {
+  std::optional<RequestObject> object;      // CREATE, UPDATE
+  std::optional<RequestObject> old_object;  // UPDATE, DELETE (when the API server sent it)
+  ObjectRef ref;
+  bool update = false;
+};
+
+std::optional<AdmissionResponse> checkRequest(const AdmissionRequest& request) {
+  static const std::set<std::string> kKinds = {"PeerAuthentication", "DestinationRule",
+                                               "Namespace"};
+  if (!kKinds.count(request.kind.kind)) {
+    return errorResponse(400,
+                         "/validate handles PeerAuthentication, DestinationRule and "
+                         "Namespace, not \"" +
+                             request.kind.kind + "\"; check the webhook's rules");
+  }
+  const std::string& op = request.operation;
+  if (op != "CREATE" && op != "UPDATE" && op != "DELETE") {
+    return errorResponse(400, "/validate handles CREATE, UPDATE and DELETE, not \"" + op + "\"");
+  }
+  if (op != "DELETE" && request.object.is_null()) {
+    return errorResponse(400, "request.object is missing for " + op);
+  }
+  return std::nullopt;
+}
+
+std::optional<AdmissionResponse> decodeChange(const AdmissionRequest& request, Change& change) {
+  change.update = request.operation == "UPDATE";
+  if (!request.object.is_null()) {
+    change.object.emplace();
+    if (auto problem = decodeRequestObject(request, request.object, *change.object)) {
+      return problem;
+    }
+    change.ref = change.object->ref;
+  }
+  if (!request.old_object.is_null()) {
+    change.old_object.emplace();
+    if (auto problem = decodeRequestObject(request, request.old_object, *change.old_object)) {
+      return problem;
+    }
+    if (!change.object) change.ref = change.old_object->ref;
+  }
+  if (!change.object && !change.old_object) {
+    const bool cluster_scoped = request.kind.kind == "Namespace";
+    change.ref = {request.kind.kind, cluster_scoped ? "" : request.namespace_name, request.name};
+  }
+  return std::nullopt;
+}
+
+// ---- The state before and after ----
+
+template <typename T>
+void upsert(std::vector<T>& current, const std::vector<T>& incoming, bool keep_created) {
+  for (const T& object : incoming) {
+    const auto same = std::find_if(current.begin(), current.end(), [&](const T& existing) {
+      return existing.ref() == object.ref();
+    });
+    if (same == current.end()) {
+      current.push_back(object);
+      continue;
+    }
+    std::string created = same->meta.creation_timestamp;
+    *same = object;
+    if (keep_created && same->meta.creation_timestamp.empty()) {
+      same->meta.creation_timestamp = std::move(created);
+    }
+  }
+}
+
+template <typename T, typename Pred>
+void eraseIf(std::vector<T>& objects, Pred pred) {
+  objects.erase(std::remove_if(objects.begin(), objects.end(), pred), objects.end());
+}
+
+// `base` without the object; deleting a Namespace also deletes everything in it.
+Inputs withoutObject(const Inputs& base, const ObjectRef& ref) {
+  Inputs out = base;
+  auto same = [&ref](const auto& object) { return object.ref() == ref; };
+  eraseIf(out.peer_authentications, same);
+  eraseIf(out.destination_rules, same);
+  eraseIf(out.namespaces, same);
+  if (ref.kind == "Namespace") {
+    auto inside = [&ref](const auto& object) { return object.meta.namespace_name == ref.name; };
+    eraseIf(out.peer_authentications, inside);
+    eraseIf(out.destination_rules, inside);
+    eraseIf(out.workloads, inside);
+    eraseIf(out.services, inside);
+  }
+  return out;
+}
+
+struct States {
+  std::unique_ptr<ClusterState> owned_before;  // when the request's oldObject refines it
+  const ClusterState* before = nullptr;
+  std::unique_ptr<ClusterState> after;
+};
+
+// before = the snapshot (with the request's oldObject, which is fresher than any watch);
+// after = before with the change applied.
+States proposedStates(const ClusterState& snapshot, const Change& change) {
+  States states;
+  states.before = &snapshot;
+  if (change.old_object) {
+    states.owned_before =
+        std::make_unique<ClusterState>(withObject(snapshot.inputs(), *change.old_object, true));
+    states.before = states.owned_before.get();
+  }
+  const Inputs& base = states.before->inputs();
+  states.after =
+      std::make_unique<ClusterState>(change.object ? withObject(base, *change.object, change.update)
+                                                   : withoutObject(base, change.ref));
+  return states;
+}
+
+// ---- Exceptions: peergate.io/allow + peergate.io/reason ----
+
+struct Exception {
+  bool present = false;
+  std::set<FindingCode> codes;
+  std::vector<std::string> unknown;  // entries that are not finding codes
+  std::string reason;
+};
+
+std::string trim(std::string_view text) {
+  const auto first = text.find_first_not_of(" \t\r\n");
+  if (first == std::string_view::npos) return "";
+  const auto last = text.find_last_not_of(" \t\r\n");
+  return std::string(text.substr(first, last - first + 1));
+}
+
+Exception readException(const validation::Labels& annotations) {
+  Exception exception;
+  const auto allow = annotations.find(std::string(kAllowAnnotation));
+  if (allow == annotations.end() || trim(allow->second).empty()) return exception;
+  exception.present = true;
+  std::string_view rest = allow->second;
+  while (!rest.empty()) {
+    const std::size_t comma = std::min(rest.find(','), rest.size());
+    const std::string entry = trim(rest.substr(0, comma));
+    rest.remove_prefix(std::min(comma + 1, rest.size()));
+    if (entry.empty()) continue;
+    if (const auto code = validation::parseCode(entry)) {
+      exception.codes.insert(*code);
+    } else {
+      exception.unknown.push_back(entry);
+    }
+  }
+  if (const auto reason = annotations.find(std::string(kReasonAnnotation));
+      reason != annotations.end()) {
+    exception.reason = trim(reason->second);
+  }
+  return exception;
+}
+
+// ---- From findings to a verdict ----
+
+struct Verdict {
+  std::vector<const Finding*> denials;
+  std::vector<const Finding*> excepted;  // would deny, admitted by peergate.io/allow
+  std::vector<const Finding*> warnings;
+};
+
+Verdict classify(const std::vector<Finding>& introduced, const WebhookConfig& config,
+                 const Exception& exception) {
+  Verdict verdict;
+  for (const Finding& finding : introduced) {
+    switch (config.actionFor(finding)) {
+      case FindingAction::Deny:
+        (exception.codes.count(finding.code) ? verdict.excepted : verdict.denials)
+            .push_back(&finding);
+        break;
+      case FindingAction::Warn:
+        verdict.warnings.push_back(&finding);
+        break;
+      case FindingAction::Off:
+        break;
+    }
+  }
+  return verdict;
+}
+
+std::string refText(const ObjectRef& ref) {
+  return ref.namespace_name.empty() ? ref.name : ref.namespace_name + "/" + ref.name;
+}
+
+std::string sentence(std::string text) {
+  text = trim(text);
+  if (!text.empty() && text.back() != '.') text += '.';
+  return text;
+}
+
+// "[PG0102] STRICT from legacy/default applies to ... Fix: Inject the proxy first ..."
+std::string explain(const Finding& finding, std::size_t max_bytes) {
+  std::string text = "[" + validation::codeString(finding.code) + "] ";
+  if (!finding.path.empty() && finding.code < FindingCode::MeshWideDisable) {
+    text += finding.path + ": ";
+  }
+  text += sentence(finding.message);
+  if (!finding.hint.empty()) text += " Fix: " + sentence(finding.hint);
+  return oneLine(text, max_bytes);
+}
+
+std::string joinCodes(const std::vector<const Finding*>& findings) {
+  std::set<std::string> codes;
+  for (const Finding* finding : findings) codes.insert(validation::codeString(finding->code));
+  std::string out;
+  for (const std::string& code : codes) out += (out.empty() ? "" : ",") + code;
+  return out;
+}
+
+std::string denialMessage(const ObjectRef& ref, const Verdict& verdict) {
+  const std::vector<const Finding*>& denials = verdict.denials;
+  std::vector<const Finding*> allow = denials;  // keep what an exception already admits
+  allow.insert(allow.end(), verdict.excepted.begin(), verdict.excepted.end());
+  const std::string tail = " To admit it anyway after review, annotate it with " +
+                           std::string(kAllowAnnotation) + ": " + joinCodes(allow) + " and " +
+                           std::string(kReasonAnnotation) + ": <why>.";
+  std::string message = ref.kind + " " + refText(ref) + " is refused:";
+  std::size_t shown = 0;
+  for (const Finding* finding : denials) {
+    const std::size_t budget = shown == 0 ? 600 : 300;
+    std::string part = " " + explain(*finding, budget);
+    if (message.size() + part.size() + tail.size() > kMaxMessageBytes - 40) break;
+    message += part;
+    ++shown;
+  }
+  if (shown < denials.size()) {
+    message += " (+" + std::to_string(denials.size() - shown) + " more)";
+  }
+  return message + tail;
+}
+
+// "[PG0201] the change weakens mTLS on foo/curl: workload STRICT -> PERMISSIVE (+1 more:
+// foo/httpbin)": the first finding of a code, shortened so the names of the others still fit.
+std::string groupWarning(const std::vector<const Finding*>& list) {
+  const Finding& first = *list.front();
+  std::string suffix;
+  if (list.size() > 1) {
+    suffix = " (+" + std::to_string(list.size() - 1) + " more:";
+    for (std::size_t i = 1; i < std::min(list.size(), kMaxNamesInWarning + 1); ++i) {
+      suffix += (i > 1 ? ", " : " ") + refText(list[i]->object);
+    }
+    suffix += list.size() > kMaxNamesInWarning + 1 ? ", ...)" : ")";
+  }
+  std::string prefix = "[" + validation::codeString(first.code) + "] ";
+  if (!first.path.empty() && first.code < FindingCode::MeshWideDisable) prefix += first.path + ": ";
+  const std::size_t used = prefix.size() + suffix.size();
+  const std::size_t room = kMaxWarningRunes > used + 40 ? kMaxWarningRunes - used : 40;
+  return prefix + oneLine(first.message, room) + suffix;
+}
+
+// One warning per code.
+std::vector<std::string> findingWarnings(const std::vector<const Finding*>& findings) {
+  std::map<FindingCode, std::vector<const Finding*>> by_code;
+  for (const Finding* finding : findings) by_code[finding->code].push_back(finding);
+  std::vector<std::string> out;
+  for (const auto& [code, list] : by_code) out.push_back(groupWarning(list));
+  return out;
+}
+
+std::vector<std::string> warningTexts(const Verdict& verdict, const Exception& exception) {
+  std::vector<std::string> out = findingWarnings(verdict.excepted);
+  if (!verdict.excepted.empty()) {
+    out.push_back(std::string(kAllowAnnotation) + " admitted " + joinCodes(verdict.excepted) +
+                  "; reason: \"" + exception.reason + "\"");
+  }
+  for (std::string& text : findingWarnings(verdict.warnings)) out.push_back(std::move(text));
+  for (const std::string& entry : exception.unknown) {
+    out.push_back(std::string(kAllowAnnotation) + ": \"" + entry +
+                  "\" is not a finding code (see docs/findings.md)");
+  }
+  return out;
+}
+
+void recordCodes(const Verdict& verdict, AdmissionOutcome& outcome) {
+  std::set<std::string> codes;
+  for (const auto* list : {&verdict.denials, &verdict.excepted, &verdict.warnings}) {
+    for (const Finding* finding : *list) codes.insert(validation::codeString(finding->code));
+  }
+  outcome.finding_codes.assign(codes.begin(), codes.end());
+  std::set<std::string> excepted;
+  for (const Finding* finding : verdict.excepted) {
+    excepted.insert(validation::codeString(finding->code));
+  }
+  outcome.allowed_by_exception.assign(excepted.begin(), excepted.end());
+}
+
+// ---- Checks that need no plan ----
+
+// Istio's own rules for the object (PG00xx errors) refuse it whatever the config says.
+std::optional<AdmissionResponse> schemaDenial(const Change& change, AdmissionOutcome& outcome) {
+  if (!change.object || change.object->inputs.peer_authentications.empty()) return std::nullopt;
+  std::vector<Finding> errors;
+  for (Finding& finding :
+       validation::validatePeerAuthentication(change.object->inputs.peer_authentications[0])) {
+    if (finding.severity == validation::Severity::Error) errors.push_back(std::move(finding));
+  }
+  if (errors.empty()) return std::nullopt;
+  std::string message = "configuration is invalid:";
+  for (const Finding& finding : errors) {
+    message += " " + explain(finding, kMaxMessageBytes / errors.size());
+    outcome.finding_codes.push_back(validation::codeString(finding.code));
+  }
+  return denyResponse(400, message);
+}
+
+std::optional<AdmissionResponse> exceptionWithoutReason(const Change& change) {
+  if (!change.object) return std::nullopt;
+  const Exception exception = readException(change.object->meta.annotations);
+  if (!exception.present || !exception.reason.empty()) return std::nullopt;
+  return denyResponse(403, std::string(kAllowAnnotation) + " is set on " + refText(change.ref) +
+                               " but " + std::string(kReasonAnnotation) +
+                               " is empty: say why the exception is needed (it is logged and "
+                               "shown to whoever applies the change).");
+}
+
+const validation::Labels& exceptionAnnotations(const Change& change) {
+  static const validation::Labels kNone;
+  if (change.object) return change.object->meta.annotations;
+  return change.old_object ? change.old_object->meta.annotations : kNone;
+}
+
+AdmissionResponse verdictResponse(const validation::Plan& result, const WebhookConfig& config,
+                                  const Change& change, AdmissionOutcome& outcome) {
+  const Exception exception = readException(exceptionAnnotations(change));
+  const Verdict verdict = classify(result.introduced, config, exception);
+  recordCodes(verdict, outcome);
+  AdmissionResponse response = verdict.denials.empty()
+                                   ? allowResponse()
+                                   : denyResponse(403, denialMessage(change.ref, verdict));
+  response.warnings = warningTexts(verdict, exception);
+  return response;
+}
+
+}  // namespace
+
+Inputs withObject(const Inputs& base, const RequestObject& object, bool keep_created) {
+  Inputs out = base;
+  upsert(out.peer_authentications, object.inputs.peer_authentications, keep_created);
+  upsert(out.destination_rules, object.inputs.destination_rules, keep_created);
+  upsert(out.namespaces, object.inputs.namespaces, keep_created);
+  return out;
+}
+
+AdmissionResponse validateAdmission(const AdmissionContext& context,
+                                    const AdmissionRequest& request, AdmissionOutcome& outcome) {
+  if (auto problem = checkRequest(request)) return *problem;
+  const StateStore::Snapshot snapshot = context.state.current();
+  if (!snapshot) return errorResponse(500, "cluster state not synced yet; retry shortly");
+  Change change;
+  if (auto problem = decodeChange(request, change)) return *problem;
+  outcome.name = change.ref.name;
+  if (auto denial = schemaDenial(change, outcome)) return *denial;
+  if (auto denial = exceptionWithoutReason(change)) return *denial;
+  const States states = proposedStates(*snapshot, change);
+  return verdictResponse(validation::plan(*states.before, *states.after), context.config, change,
+                         outcome);
+}
+
+}  // namespace peergate::webhook
