@@ -78,23 +78,24 @@ generate() {
 }
 
 # --- measurement ------------------------------------------------------------------------------
-# measure NAME FILE -> appends "seconds rss_kb exit" to $samples/NAME
+# measure NAME FILE -> appends "seconds rss_kb exit cpu_seconds" to $samples/NAME
 samples="$(mktemp -d)"
 trap 'rm -rf "$samples"' EXIT
 
 # Wall time comes from bash's EPOCHREALTIME (microseconds; GNU time's %e has only 1/100 s), the
-# peak RSS from GNU time's %M.
+# peak RSS and the CPU time (user + system) from GNU time. On a busy machine wall time includes
+# waiting for a core; CPU time does not, so both are reported.
 measure() {
   local name="$1" file="$2" status=0 start end
   local timing="$samples/$name.time" errors="$samples/$name.err"
   start=$EPOCHREALTIME
   case "$name" in
     baseline*)
-      /usr/bin/time -f '%e %M' -o "$timing" \
+      /usr/bin/time -f '%e %M %U %S' -o "$timing" \
         python3 -c 'import json,sys; json.load(open(sys.argv[1]))' "$file" 2>"$errors" || status=$?
       ;;
     *)
-      /usr/bin/time -f '%e %M' -o "$timing" \
+      /usr/bin/time -f '%e %M %U %S' -o "$timing" \
         "$peergate" check -f "$file" -o json >/dev/null 2>"$errors" || status=$?
       ;;
   esac
@@ -105,13 +106,14 @@ measure() {
     tail -n 20 "$errors" >&2
     exit 1
   fi
-  local seconds rss_kb
+  local seconds rss_kb cpu
   seconds="$(awk -v a="$start" -v b="$end" 'BEGIN {printf "%.3f", b - a}')"
   rss_kb="$(tail -n 1 "$timing" | cut -d' ' -f2)"
-  echo "$seconds $rss_kb $status" >>"$samples/$name"
+  cpu="$(tail -n 1 "$timing" | awk '{printf "%.2f", $3 + $4}')"
+  echo "$seconds $rss_kb $status $cpu" >>"$samples/$name"
 }
 
-# median NAME COLUMN -> the median of column COLUMN (1 seconds, 2 rss_kb) of NAME's samples
+# median NAME COLUMN -> the median of column COLUMN (1 seconds, 2 rss_kb, 4 cpu) of NAME's samples
 median() {
   sort -n -k"$2","$2" "$samples/$1" | awk -v c="$2" '{v[NR]=$c} END {print v[int((NR+1)/2)]}'
 }
@@ -129,8 +131,8 @@ fi
 for ((i = 1; i <= runs; i++)); do  # interleaved, so drift hits both alike
   measure baseline "$full"
   measure peergate-1 "$full"
-  log "run $i/$runs: baseline $(tail -n 1 "$samples/baseline" | cut -d' ' -f1-2)," \
-    "peergate $(tail -n 1 "$samples/peergate-1" | cut -d' ' -f1-2) (s, KB)"
+  log "run $i/$runs (wall s, KB, exit, CPU s): baseline $(tail -n 1 "$samples/baseline")," \
+    "peergate $(tail -n 1 "$samples/peergate-1")"
 done
 
 scale_points=(1)
@@ -148,21 +150,24 @@ scaling_rows=""
 for d in "${scale_points[@]}"; do
   file="$(generate "$d")"
   scaling_rows+="$d $((100000 / (divisor * d))) $(stat -c %s "$file") $(median "peergate-$d" 1)"
-  scaling_rows+=" $(median "peergate-$d" 2)"$'\n'
+  scaling_rows+=" $(median "peergate-$d" 2) $(median "peergate-$d" 4)"$'\n'
 done
 report="$out/engine.json"
 [[ $quick -eq 1 ]] && report="$out/engine-quick.json"
 
+load="$(cut -d' ' -f1-3 /proc/loadavg)"
 python3 - "$report" "$full" "$runs" "$quick" "$(median baseline 1)" "$(median baseline 2)" \
-  "$(median peergate-1 1)" "$(median peergate-1 2)" "$(cut -d' ' -f3 "$samples/peergate-1" | sort -u | tr '\n' ' ')" \
-  "$out/check-report.json" "$scaling_rows" "$orig_args" <<'PY'
+  "$(median baseline 4)" "$(median peergate-1 1)" "$(median peergate-1 2)" "$(median peergate-1 4)" \
+  "$(cut -d' ' -f3 "$samples/peergate-1" | sort -u | tr '\n' ' ')" \
+  "$out/check-report.json" "$scaling_rows" "$orig_args" "$load" <<'PY'
 import datetime, json, os, platform, sys
 
-(report, full, runs, quick, b_s, b_kb, p_s, p_kb, p_exit, check_report, scaling_rows,
- argv) = sys.argv[1:]
+(report, full, runs, quick, b_s, b_kb, b_cpu, p_s, p_kb, p_cpu, p_exit, check_report,
+ scaling_rows, argv, load) = sys.argv[1:]
 size = os.path.getsize(full)
 mb = lambda kb: float(kb) / 1024
 ratio_time = float(p_s) / float(b_s) if float(b_s) > 0 else float("inf")
+ratio_cpu = float(p_cpu) / float(b_cpu) if float(b_cpu) > 0 else float("inf")
 rss_ratio = float(p_kb) * 1024 / size
 
 summary = None
@@ -181,24 +186,27 @@ except (OSError, StopIteration):
 
 scaling = []
 for row in scaling_rows.strip().splitlines():
-    d, pods, nbytes, secs, kb = row.split()
+    d, pods, nbytes, secs, kb, cpu_s = row.split()
     scaling.append({"fraction": f"1/{d}" if d != "1" else "1", "pods": int(pods),
-                    "file_bytes": int(nbytes), "seconds": float(secs), "peak_rss_kb": int(kb),
+                    "file_bytes": int(nbytes), "seconds": float(secs), "cpu_seconds": float(cpu_s),
+                    "peak_rss_kb": int(kb),
                     "us_per_pod": float(secs) * 1e6 / int(pods)})
 
 result = {
     "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-    "machine": {"cores": os.cpu_count(), "cpu": cpu, "kernel": platform.release()},
+    "machine": {"cores": os.cpu_count(), "cpu": cpu, "kernel": platform.release(),
+                "load_average_after": load},
     "command": "bash scripts/bench.sh" + (" " + argv if argv else ""),
     "scale": "1/10" if quick == "1" else "1",
     "runs": int(runs),
     "file": {"path": os.path.relpath(full), "bytes": size},
     "baseline": {"command": "python3 -c 'import json,sys; json.load(open(sys.argv[1]))' FILE",
-                 "seconds": float(b_s), "peak_rss_kb": int(b_kb)},
+                 "seconds": float(b_s), "cpu_seconds": float(b_cpu), "peak_rss_kb": int(b_kb)},
     "peergate": {"command": "peergate check -f FILE -o json > /dev/null",
-                 "seconds": float(p_s), "peak_rss_kb": int(p_kb),
+                 "seconds": float(p_s), "cpu_seconds": float(p_cpu), "peak_rss_kb": int(p_kb),
                  "exit_codes": [int(c) for c in p_exit.split()], "summary": summary},
     "ratio_time": round(ratio_time, 3),
+    "ratio_cpu_time": round(ratio_cpu, 3),
     "rss_over_file_size": round(rss_ratio, 3),
     "targets": {"ratio_time": 1.0, "rss_over_file_size": 3.0},
     "meets_targets": ratio_time <= 1.0 and rss_ratio <= 3.0,
@@ -211,18 +219,22 @@ with open(report, "w") as f:
 ok = lambda good: "ok" if good else "MISSED"
 print(f"\nengine benchmark ({result['scale']} scale, median of {runs}, {result['date']})")
 print(f"  file                 {os.path.relpath(full)}  {size / 1e6:.1f} MB")
-print(f"  {'':20} {'seconds':>9} {'peak RSS MB':>12}")
-print(f"  {'python json.load':20} {float(b_s):9.3f} {mb(b_kb):12.1f}")
-print(f"  {'peergate check':20} {float(p_s):9.3f} {mb(p_kb):12.1f}   exit {p_exit.strip()}")
+print(f"  {'':20} {'wall s':>9} {'CPU s':>9} {'peak RSS MB':>12}")
+print(f"  {'python json.load':20} {float(b_s):9.3f} {float(b_cpu):9.2f} {mb(b_kb):12.1f}")
+print(f"  {'peergate check':20} {float(p_s):9.3f} {float(p_cpu):9.2f} {mb(p_kb):12.1f}"
+      f"   exit {p_exit.strip()}")
 print(f"  time ratio peergate/baseline  {ratio_time:6.2f}   (target <= 1.0: {ok(ratio_time <= 1.0)})")
+print(f"  CPU-time ratio                {ratio_cpu:6.2f}   (load average {load})")
 print(f"  peak RSS / file size          {rss_ratio:6.2f}   (target <= 3.0: {ok(rss_ratio <= 3.0)})")
 if summary is not None:
     print(f"  check summary: {json.dumps(summary, separators=(',', ':'))}")
 if len(scaling) > 1:
     print("\n  linear scaling (peergate check; time per pod should be flat)")
-    print(f"  {'scale':>6} {'pods':>8} {'file MB':>8} {'seconds':>8} {'RSS MB':>8} {'us/pod':>8}")
+    print(f"  {'scale':>6} {'pods':>8} {'file MB':>8} {'wall s':>8} {'CPU s':>8} {'RSS MB':>8}"
+          f" {'us/pod':>8} {'CPU us/pod':>10}")
     for s in scaling:
         print(f"  {s['fraction']:>6} {s['pods']:8d} {s['file_bytes'] / 1e6:8.1f} "
-              f"{s['seconds']:8.3f} {s['peak_rss_kb'] / 1024:8.1f} {s['us_per_pod']:8.2f}")
+              f"{s['seconds']:8.3f} {s['cpu_seconds']:8.2f} {s['peak_rss_kb'] / 1024:8.1f} "
+              f"{s['us_per_pod']:8.2f} {s['cpu_seconds'] * 1e6 / s['pods']:10.2f}")
 print(f"\n  written to {os.path.relpath(report)}")
 PY
