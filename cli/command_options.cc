@@ -18,6 +18,7 @@ void addFilenameOption(CLI::App& app, std::vector<std::string>& files) {
                  "stdin; repeatable")
       ->required()
       ->expected(1)
+      ->allow_extra_args(false)
       ->take_all()
       ->type_name("FILE|DIR|-");
 }

@@ -22,6 +22,7 @@ validation::Error ioError(const std::string& file, const std::string& message) {
   validation::Error error;
   error.code = "io.read";
   error.file = file;
+  error.document = -1;  // not about a document: describe() leaves it out
   error.message = message;
   return error;
 }

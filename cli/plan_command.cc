@@ -141,11 +141,13 @@ Command addPlanCommand(CLI::App& root) {
                   "Objects to create or update (same kind/namespace/name replaces); FILE|DIR|-, "
                   "repeatable")
       ->expected(1)
+      ->allow_extra_args(false)
       ->take_all()
       ->type_name("CHANGE");
   app->add_option("--delete", options->deletions,
                   "Object to delete, as KIND/NAMESPACE/NAME (Namespace/NAME); repeatable")
       ->expected(1)
+      ->allow_extra_args(false)
       ->take_all()
       ->type_name("KIND/NS/NAME");
   addOutputOption(*app, options->output, {"text", "json"});

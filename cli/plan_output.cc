@@ -1,6 +1,8 @@
 #include "peergate/cli/plan_output.h"
 
+#include <algorithm>
 #include <ostream>
+#include <tuple>
 
 #include "peergate/cli/describe_output.h"
 #include "peergate/cli/finding_output.h"
@@ -24,6 +26,20 @@ Json changeJson(const validation::ModeChange& change) {
               {"decidedAfter", decidedByToJson(change.decided_after)}};
 }
 
+// By namespace, workload name and kind, the workload row before its ports: the order
+// `describe` uses.
+std::vector<const validation::ModeChange*> sortedChanges(const validation::Plan& plan) {
+  std::vector<const validation::ModeChange*> changes;
+  for (const validation::ModeChange& change : plan.changes) changes.push_back(&change);
+  std::stable_sort(changes.begin(), changes.end(), [](const auto* a, const auto* b) {
+    const validation::ObjectRef& wa = a->workload;
+    const validation::ObjectRef& wb = b->workload;
+    return std::tie(wa.namespace_name, wa.name, wa.kind, a->port) <
+           std::tie(wb.namespace_name, wb.name, wb.kind, b->port);
+  });
+  return changes;
+}
+
 int countAtOrAbove(const std::vector<Finding>& findings, Severity threshold) {
   int count = 0;
   for (const Finding& finding : findings) count += finding.severity >= threshold ? 1 : 0;
@@ -36,12 +52,12 @@ void writeChanges(const validation::Plan& plan, std::ostream& out) {
     return;
   }
   TextTable table({"NAMESPACE", "WORKLOAD", "PORT", "BEFORE", "\u2192", "AFTER", "DECIDED-BY"});
-  for (const validation::ModeChange& change : plan.changes) {
-    table.addRow({change.workload.namespace_name, workloadText(change.workload),
-                  change.port ? std::to_string(*change.port) : "*",
-                  std::string(validation::toString(change.before)), "\u2192",
-                  std::string(validation::toString(change.after)),
-                  decidedByText(change.decided_after)});
+  for (const validation::ModeChange* change : sortedChanges(plan)) {
+    table.addRow({change->workload.namespace_name, workloadText(change->workload),
+                  change->port ? std::to_string(*change->port) : "*",
+                  std::string(validation::toString(change->before)), "\u2192",
+                  std::string(validation::toString(change->after)),
+                  decidedByText(change->decided_after)});
   }
   table.write(out);
 }
@@ -68,7 +84,9 @@ void writeVerdict(const validation::Plan& plan, Severity threshold, std::ostream
 
 Json planJson(const validation::Plan& plan, Severity threshold) {
   Json changes = Json::array();
-  for (const validation::ModeChange& change : plan.changes) changes.push_back(changeJson(change));
+  for (const validation::ModeChange* change : sortedChanges(plan)) {
+    changes.push_back(changeJson(*change));
+  }
   return Json{{"changes", std::move(changes)},
               {"introduced", findingsToJson(plan.introduced)},
               {"cleared", findingsToJson(plan.cleared)},

@@ -37,7 +37,8 @@ CapturedRun describe(std::vector<std::string> extra) {
 
 std::vector<std::string> workloadIds(const CapturedRun& run) {
   std::vector<std::string> ids;
-  for (const auto& workload : nlohmann::json::parse(run.out)["workloads"]) {
+  const auto report = nlohmann::json::parse(run.out);
+  for (const auto& workload : report["workloads"]) {
     ids.push_back(workload["namespace"].get<std::string>() + "/" +
                   workload["name"].get<std::string>());
   }

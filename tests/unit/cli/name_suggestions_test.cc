@@ -19,7 +19,8 @@ TEST_CASE("edit distance counts insertions, deletions and substitutions", "[cli]
 
 TEST_CASE("suggests close names, closest first", "[cli][suggest]") {
   const std::vector<std::string> names = {"curl", "httpbin", "httpbin-v2", "ledger"};
-  CHECK(closeNames("htpbin", names) == std::vector<std::string>{"httpbin", "httpbin-v2"});
+  CHECK(closeNames("htpbin", names) == std::vector<std::string>{"httpbin"});
+  CHECK(closeNames("httpbin", names) == std::vector<std::string>{"httpbin", "httpbin-v2"});
   CHECK(closeNames("curl-client", names) == std::vector<std::string>{"curl"});
   CHECK(closeNames("zzzzzzzz", names).empty());
 }
