@@ -18,6 +18,7 @@ constexpr std::array kAnalyzers = {
     Analyzer{"strict-without-proxy", checks::strictWithoutProxy},
     Analyzer{"strict-on-probed-port", checks::strictOnProbedPort},
     Analyzer{"strict-with-observed-plaintext", checks::strictWithObservedPlaintext},
+    Analyzer{"strict-with-unmeshed-clients", checks::strictWithUnmeshedClients},
     Analyzer{"workload-disable-in-strict-namespace", checks::workloadDisableInStrictNamespace},
     Analyzer{"destination-rule-tls", checks::destinationRuleTls},
 };

@@ -19,6 +19,7 @@ void portLevelMtlsPorts(const AnalysisContext& ctx, std::vector<Finding>& out);
 void strictWithoutProxy(const AnalysisContext& ctx, std::vector<Finding>& out);
 void strictOnProbedPort(const AnalysisContext& ctx, std::vector<Finding>& out);
 void strictWithObservedPlaintext(const AnalysisContext& ctx, std::vector<Finding>& out);
+void strictWithUnmeshedClients(const AnalysisContext& ctx, std::vector<Finding>& out);
 void workloadDisableInStrictNamespace(const AnalysisContext& ctx, std::vector<Finding>& out);
 void destinationRuleTls(const AnalysisContext& ctx, std::vector<Finding>& out);
 

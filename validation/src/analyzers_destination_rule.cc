@@ -14,26 +14,32 @@ bool endsWith(const std::string& text, const std::string& suffix) {
 }
 
 // Services a DestinationRule host names: "name" (the rule's namespace), "name.ns",
-// "name.ns.svc[.<domain>]", "*.ns.svc.<domain>" and "*" forms. External hosts name none.
+// "name.ns.svc[.<domain>]", and wildcards matched against each Service's FQDN ("*",
+// "*.local", "*.ns.svc.cluster.local"). External hosts name none.
 std::vector<const Service*> servicesForHost(const ClusterState& state, const DestinationRule& dr) {
-  std::string host = dr.host;
+  std::vector<const Service*> out;
+  const std::string& host = dr.host;
+  if (!host.empty() && host.front() == '*') {
+    const std::string suffix = host.substr(1);
+    for (const Service& svc : state.inputs().services) {
+      const std::string fqdn = svc.meta.name + "." + svc.meta.namespace_name + ".svc.cluster.local";
+      if (endsWith(fqdn, suffix)) out.push_back(&svc);
+    }
+    return out;
+  }
+  std::string name_ns = host;
   for (const std::string& suffix : {std::string(".svc.cluster.local"),
                                     ".svc." + state.mesh().trust_domain, std::string(".svc")}) {
-    if (endsWith(host, suffix)) {
-      host.resize(host.size() - suffix.size());
+    if (endsWith(name_ns, suffix)) {
+      name_ns.resize(name_ns.size() - suffix.size());
       break;
     }
   }
-  std::vector<const Service*> out;
-  if (host == "*" || host == "*.cluster.local") {
-    for (const Service& svc : state.inputs().services) out.push_back(&svc);
-    return out;
-  }
-  const auto dot = host.find('.');
-  const std::string name = host.substr(0, dot);
-  const std::string ns = dot == std::string::npos ? dr.meta.namespace_name : host.substr(dot + 1);
+  const auto dot = name_ns.find('.');
+  const std::string name = name_ns.substr(0, dot);
+  const std::string ns =
+      dot == std::string::npos ? dr.meta.namespace_name : name_ns.substr(dot + 1);
   if (ns.find('.') != std::string::npos) return out;  // an external host
-  if (name == "*") return state.servicesIn(ns);
   if (const Service* svc = state.findService(ns, name)) out.push_back(svc);
   return out;
 }

@@ -70,6 +70,7 @@ std::optional<int64_t> serviceTargetPort(const ClusterState& state, const Worklo
     for (const ServicePort& sp : svc->ports) {
       if (sp.port != port) continue;
       if (sp.target_port_number) return *sp.target_port_number;
+      if (sp.target_port_name.empty()) return sp.port;  // no targetPort: the same port
       for (const ContainerPort& cp : workload.spec.ports) {
         if (cp.name == sp.target_port_name) return cp.port;
       }

@@ -1,6 +1,8 @@
 // Analyzers about STRICT meeting the real dataplane: proxies, probes and observed clients.
 
 #include <map>
+#include <set>
+#include <utility>
 
 #include "analyzers.h"
 
@@ -68,7 +70,11 @@ std::string sourceText(const Observation& obs) {
 }  // namespace
 
 void strictWithoutProxy(const AnalysisContext& ctx, std::vector<Finding>& out) {
-  std::map<ObjectRef, std::vector<std::string>> unenforced;  // deciding policy -> workloads
+  struct Unenforced {
+    std::vector<std::string> workloads;
+    std::set<std::string> namespaces;
+  };
+  std::map<std::pair<ObjectRef, std::string>, Unenforced> by_rule;  // (policy, rule)
   for (const EffectivePolicy& e : ctx.effective) {
     const Workload& w = *e.workload;
     if (e.sidecar || e.ambient || isSystemNamespace(w.meta.namespace_name, ctx.state.mesh())) {
@@ -76,20 +82,29 @@ void strictWithoutProxy(const AnalysisContext& ctx, std::vector<Finding>& out) {
     }
     const DecidedBy* decision = strictDecision(e);
     if (!decision) continue;
-    unenforced[decision->policy].push_back(refText(w.ref()) + " (" + ctx.state.dataplane(w).reason +
-                                           ")");
+    Unenforced& unenforced = by_rule[{decision->policy, decision->rule}];
+    unenforced.workloads.push_back(refText(w.ref()) + " (" + ctx.state.dataplane(w).reason + ")");
+    unenforced.namespaces.insert(w.meta.namespace_name);
   }
-  for (const auto& [ref, workloads] : unenforced) {
+  for (const auto& [policy_rule, unenforced] : by_rule) {
+    const auto& [ref, rule] = policy_rule;
     const PeerAuthentication* pa = findPolicy(ctx.state, ref);
     if (!pa) continue;
+    std::string label_commands;
+    for (const std::string& ns : unenforced.namespaces) {
+      label_commands += (label_commands.empty() ? "" : "; ") +
+                        std::string("kubectl label namespace ") + ns + " istio-injection=enabled";
+    }
     out.push_back(findingOn(
-        FindingCode::StrictWithoutProxy, *pa, "spec.mtls.mode",
-        "STRICT from " + refText(ref) + " applies to " + std::to_string(workloads.size()) +
+        FindingCode::StrictWithoutProxy, *pa, rule,
+        "STRICT from " + refText(ref) + " applies to " +
+            std::to_string(unenforced.workloads.size()) +
             " workload(s) without a proxy, where nothing enforces it and plaintext keeps "
             "flowing: " +
-            nameList(workloads),
-        "Inject the proxy first (kubectl label namespace <ns> istio-injection=enabled, then "
-        "restart the workloads) or enrol them in ambient; or narrow the policy with a selector."));
+            nameList(unenforced.workloads),
+        "Inject the proxy first (" + label_commands +
+            ", then restart the workloads) or enrol them in ambient; or narrow the policy with a "
+            "selector."));
   }
 }
 
@@ -149,6 +164,39 @@ void strictWithObservedPlaintext(const AnalysisContext& ctx, std::vector<Finding
             ": " + nameList(evidence.lines),
         "Give those clients a proxy (or ambient) first, or keep the port PERMISSIVE with "
         "portLevelMtls until they are gone; then re-check with fresh observations."));
+  }
+}
+
+// Without traffic evidence the engine cannot know who calls whom, but every workload without a
+// proxy is a plaintext client that STRICT would refuse: the migration's classic outage.
+void strictWithUnmeshedClients(const AnalysisContext& ctx, std::vector<Finding>& out) {
+  if (ctx.observations) return;  // with evidence, PG0113 names the clients actually seen
+  std::vector<std::string> unmeshed;
+  std::map<ObjectRef, std::vector<std::string>> enforced;  // deciding policy -> servers
+  for (const EffectivePolicy& e : ctx.effective) {
+    const Workload& w = *e.workload;
+    if (!e.sidecar && !e.ambient) {
+      if (!isSystemNamespace(w.meta.namespace_name, ctx.state.mesh())) {
+        unmeshed.push_back(refText(w.ref()));
+      }
+      continue;
+    }
+    if (const DecidedBy* decision = strictDecision(e)) {
+      enforced[decision->policy].push_back(refText(w.ref()));
+    }
+  }
+  if (unmeshed.empty()) return;
+  for (const auto& [ref, servers] : enforced) {
+    const PeerAuthentication* pa = findPolicy(ctx.state, ref);
+    if (!pa) continue;
+    out.push_back(findingOn(
+        FindingCode::StrictWithUnmeshedClients, *pa, "spec.mtls.mode",
+        "STRICT from " + refText(ref) + " makes " + nameList(servers) +
+            " refuse plaintext; these workloads have no proxy and will be cut off if they call "
+            "them: " +
+            nameList(unmeshed),
+        "Confirm they do not call these servers (run with --observations from the proxies), or "
+        "give them a proxy first; keep PERMISSIVE until then."));
   }
 }
 

@@ -62,6 +62,9 @@ constexpr std::array kCatalogue = {
                 Severity::Error, "STRICT while plaintext clients were observed on that port"},
     FindingInfo{FindingCode::WorkloadDisableInStrictNamespace, "WorkloadDisableInStrictNamespace",
                 Severity::Warning, "a workload policy turns mTLS off inside a STRICT namespace"},
+    FindingInfo{FindingCode::StrictWithUnmeshedClients, "StrictWithUnmeshedClients",
+                Severity::Warning,
+                "STRICT refuses plaintext while workloads without a proxy could be its clients"},
     FindingInfo{FindingCode::SecurityDowngrade, "SecurityDowngrade", Severity::Warning,
                 "the change weakens the effective mode of a workload or port"},
 };

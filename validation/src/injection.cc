@@ -56,6 +56,8 @@ std::string webhookThatFires(const Labels& pod_labels, const Labels& ns_labels,
 
 // injectRequired (spec §4): the decision inside the webhook once it is called.
 bool injectRequired(const Workload& workload, const MeshConfig& mesh) {
+  // Istio logs an unknown policy as an error and then never injects, whatever the pod says.
+  if (mesh.auto_inject_policy != "enabled" && mesh.auto_inject_policy != "disabled") return false;
   const std::string* value = find(workload.pod_labels, kInjectLabel);
   if (!value) value = find(workload.pod_annotations, kInjectLabel);
   if (value && *value == "true") return true;
@@ -70,9 +72,10 @@ bool ambientEnrolled(const Workload& workload, const Labels& ns_labels, const st
     return false;
   }
   const std::string* pod_mode = find(workload.pod_labels, kDataplaneModeLabel);
-  if (pod_mode) return *pod_mode == "ambient";
+  if (pod_mode && *pod_mode == "ambient") return true;
   const std::string* ns_mode = find(ns_labels, kDataplaneModeLabel);
-  return ns_mode && *ns_mode == "ambient";
+  // In an ambient namespace only the pod label value `none` opts out.
+  return ns_mode && *ns_mode == "ambient" && !(pod_mode && *pod_mode == "none");
 }
 
 }  // namespace

@@ -33,8 +33,13 @@ class FindingSink {
       : out_(out), object_(std::move(object)), source_(std::move(source)) {}
 
   void add(FindingCode code, std::string path, std::string message, std::string hint) {
-    out_.push_back(Finding{code, findingInfo(code).severity, object_, std::move(path),
-                           std::move(message), std::move(hint), source_});
+    addWithSeverity(code, findingInfo(code).severity, std::move(path), std::move(message),
+                    std::move(hint));
+  }
+  void addWithSeverity(FindingCode code, Severity severity, std::string path, std::string message,
+                       std::string hint) {
+    out_.push_back(Finding{code, severity, object_, std::move(path), std::move(message),
+                           std::move(hint), source_});
   }
 
  private:
@@ -152,7 +157,14 @@ void checkSelector(const PeerAuthentication& policy, FindingSink& sink) {
             "Use a label value of at most 63 letters, digits, '-', '_' or '.', starting and "
             "ending with a letter or digit (or an empty value).";
       }
-      sink.add(FindingCode::InvalidLabel, path, joinErrors(problems), std::move(hint));
+      // Istio and its CRD admit label syntax errors in a selector (only the CRD's 63-character
+      // limit rejects); such a selector can never match a pod, so it is a Warning.
+      const bool api_server_rejects = value_length > kLabelValueMaxLength;
+      std::string message = joinErrors(problems);
+      if (!api_server_rejects) message += "; Istio accepts it, but no pod can carry this label";
+      sink.addWithSeverity(FindingCode::InvalidLabel,
+                           api_server_rejects ? Severity::Error : Severity::Warning, path,
+                           std::move(message), std::move(hint));
     }
   }
   if (policy.selector->empty()) {

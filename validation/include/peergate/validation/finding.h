@@ -44,6 +44,7 @@ enum class FindingCode {
   StrictOnProbedPort = 112,                 // PG0112
   StrictWithObservedPlaintext = 113,        // PG0113
   WorkloadDisableInStrictNamespace = 114,   // PG0114
+  StrictWithUnmeshedClients = 115,          // PG0115
   // PG02xx: a change, as `plan` sees it
   SecurityDowngrade = 201,  // PG0201
 };
