@@ -9,6 +9,7 @@
 #include <csignal>
 #include <deque>
 #include <mutex>
+#include <semaphore>
 #include <utility>
 #include <vector>
 
@@ -220,6 +221,17 @@ std::string humanBytes(std::size_t bytes) {
   return buffer;
 }
 
+std::ptrdiff_t decisionSlots(int configured) {
+  if (configured > 0) return configured;
+  return std::max<std::ptrdiff_t>(1,
+                                  static_cast<std::ptrdiff_t>(std::thread::hardware_concurrency()));
+}
+
+struct SlotRelease {
+  std::counting_semaphore<>& slots;
+  ~SlotRelease() { slots.release(); }
+};
+
 struct BodyRead {
   std::string body;          // the whole body, or its first kUidPrefixBytes when too large
   std::size_t received = 0;  // bytes read
@@ -239,6 +251,7 @@ class HttpsServer::Impl {
         decide_(std::move(decide)),
         metrics_(metrics),
         draining_(draining),
+        decisions_(decisionSlots(options_.max_concurrent_decisions)),
         server_([this](SSL_CTX& ctx) { return setupContext(ctx); }) {}
 
   bool setup(std::string& error, int& bound_port);
@@ -260,6 +273,7 @@ class HttpsServer::Impl {
   const AdmissionFunction decide_;
   ServerMetrics& metrics_;
   std::atomic<bool>& draining_;
+  std::counting_semaphore<> decisions_;
   std::string context_error_;
   int listen_fd_ = -1;
   httplib::SSLServer server_;
@@ -408,6 +422,8 @@ AdmissionReply HttpsServer::Impl::decideSafely(std::string_view route,
                                                std::string_view body) {
   std::string failure;
   try {
+    decisions_.acquire();
+    const SlotRelease release{decisions_};
     return decide_(route, content_type, body);
   } catch (const std::exception& error) {
     failure = error.what();

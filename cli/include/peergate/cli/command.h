@@ -31,5 +31,6 @@ using CommandRegistrar = Command (*)(CLI::App& root);
 Command addCheckCommand(CLI::App& root);
 Command addDescribeCommand(CLI::App& root);
 Command addPlanCommand(CLI::App& root);
+Command addWebhookCommand(CLI::App& root);
 
 }  // namespace peergate::cli

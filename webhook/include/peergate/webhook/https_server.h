@@ -23,6 +23,9 @@ struct HttpsServerOptions {
   std::size_t max_body_bytes = std::size_t{7} << 20;
   int worker_threads = 64;           // connections served at once (keep-alive pins a worker)
   int max_queued_connections = 256;  // accepted, waiting for a worker; then accept() waits
+  // Admission decisions computed at once (CPU-bound); other requests wait for a slot instead of
+  // thrashing the CPUs and the allocator. 0: the number of CPUs.
+  int max_concurrent_decisions = 0;
   std::chrono::milliseconds read_timeout{10000};  // per read: handshake, headers, body
   std::chrono::milliseconds write_timeout{10000};
   int keep_alive_timeout_seconds = 10;  // an idle connection is closed after this
