@@ -10,9 +10,12 @@ namespace {
 
 class FirstDocumentSink final : public DocumentSink {
  public:
-  explicit FirstDocumentSink(SingleDocument& out) : out_(out) {}
+  FirstDocumentSink(SingleDocument& out, std::size_t max_documents)
+      : out_(out), max_documents_(max_documents) {}
 
-  bool beginDocument(int /*index*/) override { return !found_; }
+  bool beginDocument(int index) override {
+    return !found_ && static_cast<std::size_t>(index) < max_documents_;
+  }
   bool listItem(nlohmann::json& /*item*/, const ItemPlace& /*place*/,
                 LineIndex /*lines*/) override {
     return true;  // not reached: items are not streamed
@@ -28,6 +31,7 @@ class FirstDocumentSink final : public DocumentSink {
 
  private:
   SingleDocument& out_;
+  std::size_t max_documents_;
   bool found_ = false;
 };
 
@@ -48,7 +52,7 @@ SingleDocument readSingleDocument(std::string_view text, const DecodeLimits& lim
     return document;
   }
   text = withoutByteOrderMark(text);
-  FirstDocumentSink sink(document);
+  FirstDocumentSink sink(document, limits.max_documents);
   const ReadOptions options{limits, /*stream_list_items=*/false};
   if (looksLikeJson(text)) {
     readJsonText(text, options, sink);

@@ -34,8 +34,8 @@ struct DecodeContext {
 class Path {
  public:
   Path() = default;  // the object itself
-  Path key(std::string_view name) const { return Path(this, name, kNoIndex); }
-  Path index(std::size_t position) const { return Path(this, {}, position); }
+  Path key(std::string_view name) const { return {this, name, kNoIndex}; }
+  Path index(std::size_t position) const { return {this, {}, position}; }
 
   // The key this path ends with ("" for an index or the root).
   std::string_view lastKey() const { return key_; }

@@ -75,7 +75,18 @@ class YamlReader final : public YAML::EventHandler {
 
   // --- YAML::EventHandler -------------------------------------------------------------------
 
-  void OnDocumentStart(const YAML::Mark& /*mark*/) override {
+  void OnDocumentStart(const YAML::Mark& mark) override {
+    // yaml-cpp 0.7 reports empty documents forever at a token it cannot use (a stray `,` at the
+    // top level): a document starting where the previous one started means no progress.
+    if (document_ >= 0 && mark.pos == last_document_start_) {
+      std::string unexpected = "this text";
+      if (mark.pos >= 0 && static_cast<std::size_t>(mark.pos) < text_.size()) {
+        unexpected = quoteText(text_.substr(static_cast<std::size_t>(mark.pos), 1));
+      }
+      throw ReadFailure{syntaxError("yaml.syntax", mark,
+                                    "unexpected " + unexpected + " where a document should start")};
+    }
+    last_document_start_ = mark.pos;
     ++document_;
     frames_.clear();
     anchors_.clear();
@@ -419,6 +430,7 @@ class YamlReader final : public YAML::EventHandler {
   std::size_t alias_nodes_ = 0;
 
   int document_ = -1;
+  int last_document_start_ = -1;
   std::vector<Frame> frames_;
   std::unordered_map<YAML::anchor_t, Anchored> anchors_;
   Json root_;
