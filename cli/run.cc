@@ -17,11 +17,10 @@ namespace {
 
 // Every subcommand, in `--help` order. Adding one (webhook, proxy, iptables, inject, certs) is
 // one line here.
-constexpr std::array<CommandRegistrar, 5> kCommands = {
+constexpr std::array<CommandRegistrar, 4> kCommands = {
     &addCheckCommand,
     &addDescribeCommand,
     &addPlanCommand,
-    &addInjectCommand,
     &addWebhookCommand,
 };
 
