@@ -170,10 +170,13 @@ class InputsSink final : public detail::DocumentSink {
   std::vector<PendingItem> pending_;
 };
 
+// An error about the input as a whole, not one of its documents: document -1, which describe()
+// leaves out (the CLI uses the same convention for unreadable files).
 Error wholeInputError(std::string_view file, std::string code, std::string message) {
   Error error;
   error.code = std::move(code);
   error.file = std::string(file);
+  error.document = -1;
   error.message = std::move(message);
   return error;
 }
@@ -193,6 +196,7 @@ DecodeOutcome decodeInto(std::string_view text, std::string_view file, Inputs& i
     }
     if (auto problem = detail::checkTextEncoding(text)) {
       problem->file = std::string(file);
+      problem->document = -1;
       outcome.errors.push_back(std::move(*problem));
       return outcome;
     }

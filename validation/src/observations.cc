@@ -95,8 +95,11 @@ Observation readObservation(const Json& entry, const Path& entry_path, FieldRead
   return observation;
 }
 
+// An observations file is one document: its errors carry no document index (-1, which
+// describe() leaves out).
 Error firstOf(std::vector<Error> errors) {
   Error first = std::move(errors.front());
+  first.document = -1;
   if (errors.size() > 1) {
     first.message += " (and " + std::to_string(errors.size() - 1) + " more problem" +
                      (errors.size() > 2 ? "s" : "") + ")";
@@ -159,14 +162,14 @@ Result<Observations> decodeObservations(std::string_view text, std::string_view 
   try {
     return decode(text, file);
   } catch (const std::bad_alloc&) {
-    return Error{"limit.memory", std::string(file), 0, 0, "", "ran out of memory"};
+    return Error{"limit.memory", std::string(file), -1, 0, "", "ran out of memory"};
   } catch (const std::exception& error) {
-    return Error{"decode.internal",
-                 std::string(file),
-                 0,
-                 0,
-                 "",
-                 std::string("internal error while decoding observations: ") + error.what()};
+    Error internal;
+    internal.code = "decode.internal";
+    internal.file = std::string(file);
+    internal.document = -1;
+    internal.message = std::string("internal error while decoding observations: ") + error.what();
+    return internal;
   }
 }
 

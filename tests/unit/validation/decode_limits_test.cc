@@ -227,6 +227,7 @@ TEST_CASE("binary garbage with NULs is refused with the line of the first NUL", 
   REQUIRE(outcome.errors.size() == 1);
   CHECK(outcome.errors[0].code == "input.binary");
   CHECK(outcome.errors[0].line == 3);
+  CHECK(outcome.errors[0].document == -1);  // about the input, not one of its documents
   CHECK(outcome.errors[0].message ==
         "the input contains a NUL byte (column 8): it is binary data, not YAML or JSON text");
 }
@@ -288,6 +289,9 @@ TEST_CASE("input over max_bytes is refused before parsing", "[decode]") {
   const auto outcome = decode(text, inputs, limits);
   REQUIRE(outcome.errors.size() == 1);
   CHECK(outcome.errors[0].code == "limit.size");
+  CHECK(outcome.errors[0].describe() ==
+        "in: the input is " + std::to_string(text.size()) +
+            " bytes, more than the limit of 64 bytes; split it into several files");
   CHECK(outcome.errors[0].message ==
         "the input is " + std::to_string(text.size()) +
             " bytes, more than the limit of 64 bytes; split it into several files");

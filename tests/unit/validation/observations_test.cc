@@ -138,6 +138,8 @@ TEST_CASE("observations errors name the entry, the field and the line", "[decode
   CHECK(error.path == path);
   CHECK(error.line == line);
   CHECK(error.message == message);
+  CHECK(error.describe() ==
+        "obs.yaml:" + std::to_string(line) + ": " + (path.empty() ? "" : path + ": ") + message);
 }
 
 TEST_CASE("observations with several problems report the first and count the rest",
