@@ -6,12 +6,14 @@
 
 #include <cstddef>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
+#include "peergate/validation/cluster_state.h"
 #include "peergate/validation/model.h"
 #include "peergate/webhook/admission.h"
 #include "peergate/webhook/config.h"
@@ -110,6 +112,22 @@ std::optional<AdmissionResponse> decodeRequestObject(const AdmissionRequest& req
 // (validate_handler.cc).
 validation::Inputs withObject(const validation::Inputs& base, const RequestObject& object,
                               bool keep_created);
+
+// What a change can reach: the namespaces whose workloads may change mode, or everything (a
+// mesh-wide policy, a wildcard DestinationRule host). Reviews plan on that part of the state
+// only, so a namespace's change costs that namespace, not the cluster (validate_handler.cc).
+struct Reach {
+  bool everything = false;
+  std::set<std::string> namespaces;
+
+  void add(const validation::ObjectRef& ref, const validation::MeshConfig& mesh);
+  void add(const RequestObject& object, const validation::MeshConfig& mesh);
+};
+
+// The snapshot's objects within `reach`, plus the root namespace (its policies apply
+// everywhere); DestinationRules whose host may name a namespace within reach. A copy of
+// everything when `reach.everything`.
+validation::Inputs inputsWithin(const validation::ClusterState& snapshot, const Reach& reach);
 
 // ---- The route handlers (validate_handler.cc, mutate_handler.cc) ----
 

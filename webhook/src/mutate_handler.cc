@@ -129,7 +129,10 @@ AdmissionResponse mutateAdmission(const AdmissionContext& context, const Admissi
   outcome.name = object.ref.name;
   const PeerAuthentication& policy = object.inputs.peer_authentications.front();
   const std::optional<Scope> scope = validation::policyScope(policy, snapshot->mesh());
-  const ClusterState after(withObject(snapshot->inputs(), object, request.operation == "UPDATE"));
+  Reach reach;
+  reach.add(object, snapshot->mesh());
+  const ClusterState after(
+      withObject(inputsWithin(*snapshot, reach), object, request.operation == "UPDATE"));
   const Annotations wanted = {
       {std::string(kScopeAnnotation), scopeText(scope)},
       {std::string(kEffectiveAnnotation), effectiveSummary(*snapshot, after, policy, scope)}};

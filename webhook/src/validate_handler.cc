@@ -117,20 +117,72 @@ Inputs withoutObject(const Inputs& base, const ObjectRef& ref) {
   return out;
 }
 
+std::vector<std::string> hostLabels(std::string_view host) {
+  std::vector<std::string> labels;
+  while (!host.empty()) {
+    const std::size_t dot = std::min(host.find('.'), host.size());
+    labels.emplace_back(host.substr(0, dot));
+    host.remove_prefix(std::min(dot + 1, host.size()));
+  }
+  return labels;
+}
+
+// Whether a DestinationRule's host may name a service in one of `namespaces` (a superset).
+bool mayName(const validation::DestinationRule& rule, const std::set<std::string>& namespaces) {
+  if (rule.host.find('*') != std::string::npos || namespaces.count(rule.meta.namespace_name)) {
+    return true;
+  }
+  const std::vector<std::string> labels = hostLabels(rule.host);
+  return std::any_of(labels.begin(), labels.end(),
+                     [&](const std::string& label) { return namespaces.count(label) > 0; });
+}
+
+// Appends the namespace `ns` and what lives in it: policies, workloads (with the pods and
+// ReplicaSets folded into them) and services.
+void copyNamespace(const ClusterState& snapshot, const std::string& ns, Inputs& out) {
+  if (const validation::Namespace* object = snapshot.findNamespace(ns)) {
+    out.namespaces.push_back(*object);
+  }
+  for (const validation::PeerAuthentication* policy : snapshot.policiesIn(ns)) {
+    out.peer_authentications.push_back(*policy);
+  }
+  for (const validation::Workload* workload : snapshot.workloadsIn(ns)) {
+    out.workloads.push_back(*workload);
+    for (const validation::Workload* instance : snapshot.instancesOf(*workload)) {
+      out.workloads.push_back(*instance);
+    }
+  }
+  for (const validation::Service* service : snapshot.servicesIn(ns)) {
+    out.services.push_back(*service);
+  }
+}
+
 struct States {
   std::unique_ptr<ClusterState> owned_before;  // when the request's oldObject refines it
   const ClusterState* before = nullptr;
   std::unique_ptr<ClusterState> after;
 };
 
-// before = the snapshot (with the request's oldObject, which is fresher than any watch);
-// after = before with the change applied.
+Reach reachOf(const ClusterState& snapshot, const Change& change) {
+  Reach reach;
+  for (const std::optional<RequestObject>* object : {&change.object, &change.old_object}) {
+    if (*object) reach.add(**object, snapshot.mesh());
+  }
+  if (!change.object && !change.old_object) reach.add(change.ref, snapshot.mesh());
+  return reach;
+}
+
+// before = the part of the snapshot the change reaches, with the request's oldObject in place
+// (it is fresher than any watch); after = before with the change applied.
 States proposedStates(const ClusterState& snapshot, const Change& change) {
   States states;
-  states.before = &snapshot;
-  if (change.old_object) {
-    states.owned_before =
-        std::make_unique<ClusterState>(withObject(snapshot.inputs(), *change.old_object, true));
+  const Reach reach = reachOf(snapshot, change);
+  if (reach.everything && !change.old_object) {
+    states.before = &snapshot;
+  } else {
+    Inputs base = inputsWithin(snapshot, reach);
+    if (change.old_object) base = withObject(base, *change.old_object, true);
+    states.owned_before = std::make_unique<ClusterState>(std::move(base));
     states.before = states.owned_before.get();
   }
   const Inputs& base = states.before->inputs();
@@ -367,6 +419,42 @@ Inputs withObject(const Inputs& base, const RequestObject& object, bool keep_cre
   upsert(out.peer_authentications, object.inputs.peer_authentications, keep_created);
   upsert(out.destination_rules, object.inputs.destination_rules, keep_created);
   upsert(out.namespaces, object.inputs.namespaces, keep_created);
+  return out;
+}
+
+void Reach::add(const ObjectRef& ref, const validation::MeshConfig& mesh) {
+  if (ref.kind == "Namespace") {
+    namespaces.insert(ref.name);
+  } else if (ref.kind == "PeerAuthentication" && ref.namespace_name != mesh.root_namespace) {
+    namespaces.insert(ref.namespace_name);
+  } else {
+    everything = true;  // a mesh-wide policy, or a DestinationRule whose host is unknown
+  }
+}
+
+void Reach::add(const RequestObject& object, const validation::MeshConfig& mesh) {
+  if (object.inputs.destination_rules.empty()) return add(object.ref, mesh);
+  const validation::DestinationRule& rule = object.inputs.destination_rules.front();
+  if (rule.host.find('*') != std::string::npos) {
+    everything = true;  // "*", "*.cluster.local", "*.foo.svc.cluster.local": keep it simple
+    return;
+  }
+  // "name", "name.ns", "name.ns.svc.cluster.local": the rule's own namespace and every label of
+  // the host (a superset of the namespace the host names costs nothing).
+  namespaces.insert(rule.meta.namespace_name);
+  for (const std::string& label : hostLabels(rule.host)) namespaces.insert(label);
+}
+
+Inputs inputsWithin(const ClusterState& snapshot, const Reach& reach) {
+  if (reach.everything) return snapshot.inputs();
+  Inputs out;
+  out.mesh = snapshot.mesh();
+  std::set<std::string> namespaces = reach.namespaces;
+  namespaces.insert(snapshot.mesh().root_namespace);
+  for (const std::string& ns : namespaces) copyNamespace(snapshot, ns, out);
+  for (const validation::DestinationRule& rule : snapshot.inputs().destination_rules) {
+    if (mayName(rule, namespaces)) out.destination_rules.push_back(rule);
+  }
   return out;
 }
 

@@ -1,5 +1,6 @@
 #include <catch2/catch.hpp>
 
+#include "../../../webhook/src/admission_review.h"
 #include "admission_fixtures.h"
 
 namespace peergate::webhook::testing {
@@ -354,6 +355,118 @@ TEST_CASE("a CREATE with generateName is checked under a stand-in name", "[admis
   const Reply reply = post(webhook.handler, "/validate", review(spec));
   INFO(reply.body.dump());
   CHECK(reply.allowed());
+}
+
+// ---- The part of the state a review plans on ----
+
+TEST_CASE("a change reaches its namespace, or everything when mesh-wide or wildcard",
+          "[admission]") {
+  const validation::MeshConfig mesh;
+  Reach reach;
+  reach.add(validation::ObjectRef{"PeerAuthentication", "foo", "default"}, mesh);
+  reach.add(validation::ObjectRef{"Namespace", "", "bar"}, mesh);
+  CHECK_FALSE(reach.everything);
+  CHECK(reach.namespaces == std::set<std::string>{"foo", "bar"});
+  reach.add(validation::ObjectRef{"PeerAuthentication", "istio-system", "default"}, mesh);
+  CHECK(reach.everything);
+  Reach unknown_host;
+  unknown_host.add(validation::ObjectRef{"DestinationRule", "foo", "httpbin"}, mesh);
+  CHECK(unknown_host.everything);
+}
+
+TEST_CASE("a DestinationRule reaches its namespace and the namespaces its host may name",
+          "[admission]") {
+  const validation::MeshConfig mesh;
+  auto reachOf = [&](const std::string& host) {
+    RequestObject object;
+    validation::DestinationRule rule;
+    rule.meta.name = "r";
+    rule.meta.namespace_name = "client";
+    rule.host = host;
+    object.ref = rule.ref();
+    object.inputs.destination_rules.push_back(rule);
+    Reach reach;
+    reach.add(object, mesh);
+    return reach;
+  };
+  CHECK(reachOf("httpbin").namespaces == std::set<std::string>{"client", "httpbin"});
+  CHECK(reachOf("httpbin.foo.svc.cluster.local").namespaces.count("foo"));
+  CHECK(reachOf("httpbin.foo.svc.cluster.local").namespaces.count("client"));
+  CHECK(reachOf("*.foo.svc.cluster.local").everything);
+  CHECK(reachOf("*").everything);
+}
+
+TEST_CASE(
+    "the inputs within reach are its namespaces, the root namespace and the rules naming "
+    "them",
+    "[admission]") {
+  const auto snapshot = clusterFrom(withFooStrict() + R"(
+---
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: {name: default, namespace: istio-system}
+spec: {mtls: {mode: PERMISSIVE}}
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: httpbin-5c7f-abcde
+  namespace: foo
+  labels: {app: httpbin, pod-template-hash: 5c7f}
+  ownerReferences: [{kind: ReplicaSet, name: httpbin-5c7f}]
+spec: {containers: [{name: httpbin, image: httpbin}]}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: to-foo, namespace: bar}
+spec: {host: httpbin.foo.svc.cluster.local}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: to-legacy, namespace: bar}
+spec: {host: billing.legacy.svc.cluster.local}
+)");
+  Reach reach;
+  reach.namespaces = {"foo"};
+  const validation::Inputs within = inputsWithin(*snapshot, reach);
+  std::set<std::string> names;
+  for (const auto& w : within.workloads) names.insert(w.meta.namespace_name + "/" + w.meta.name);
+  CHECK(names == std::set<std::string>{"foo/httpbin", "foo/curl", "foo/httpbin-5c7f-abcde"});
+  REQUIRE(within.peer_authentications.size() == 2);  // foo's and the mesh-wide one
+  REQUIRE(within.namespaces.size() == 2);            // foo and istio-system
+  REQUIRE(within.services.size() == 1);
+  REQUIRE(within.destination_rules.size() == 1);
+  CHECK(within.destination_rules[0].meta.name == "to-foo");
+  reach.everything = true;
+  CHECK(inputsWithin(*snapshot, reach).workloads.size() == snapshot->inputs().workloads.size());
+}
+
+TEST_CASE(
+    "a namespace losing its proxies under a mesh-wide STRICT policy is denied even when "
+    "other namespaces already break",
+    "[admission]") {
+  Webhook webhook(std::string(kClusterYaml) + R"(
+---
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: {name: default, namespace: istio-system, creationTimestamp: "2026-01-01T00:00:00Z"}
+spec: {mtls: {mode: STRICT}}
+)");  // legacy already has no proxies: the mesh policy's PG0102 exists before the change
+  ReviewSpec spec;
+  spec.group = "";
+  spec.kind = "Namespace";
+  spec.resource = "namespaces";
+  spec.operation = "UPDATE";
+  spec.ns = "bar";
+  spec.name = "bar";
+  spec.object = {{"apiVersion", "v1"}, {"kind", "Namespace"}, {"metadata", {{"name", "bar"}}}};
+  spec.old_object = spec.object;
+  spec.old_object["metadata"]["labels"] = {{"istio-injection", "enabled"}};
+  const Reply reply = post(webhook.handler, "/validate", review(spec));
+  INFO(reply.body.dump());
+  CHECK_FALSE(reply.allowed());
+  CHECK_THAT(reply.message(), Contains("[PG0102]") && Contains("bar/httpbin"));
+  CHECK_THAT(reply.message(), !Contains("legacy/billing"));
 }
 
 }  // namespace
