@@ -731,6 +731,41 @@ TEST_CASE("the mesh ConfigMap is listed and watched by name when configured", "[
       [](const validation::ClusterState& s) { return s.mesh().root_namespace == "other-root"; }));
 }
 
+TEST_CASE("a custom resource the server does not serve counts as empty until it appears",
+          "[kube]") {
+  KubeHarness h;
+  h.seed();
+  h.fake.removeResource(k::kDestinationRules);  // Istio's CRDs are not installed
+  ClusterWatcherOptions options = fastOptions();
+  options.absent_recheck = 200ms;
+  h.startWatcher(options);
+  const StateStore::Snapshot state = h.waitSynced();
+  REQUIRE(state);  // ready without them
+  CHECK(state->inputs().destination_rules.empty());
+  CHECK(state->inputs().peer_authentications.size() == 2);
+  CHECK(h.kind("DestinationRule").absent);
+  CHECK(h.kind("DestinationRule").in_sync);
+  CHECK(h.watchesOf(k::kDestinationRules).empty());
+  CHECK(h.watcher_metrics.lists.value({"DestinationRule", "absent"}) >= 1);
+
+  h.fake.addResource(k::kDestinationRules, "DestinationRule", "networking.istio.io/v1", false);
+  h.fake.apply(k::kDestinationRules,
+               k::destinationRuleObject("shop", "web", "web.shop.svc.cluster.local", "DISABLE"));
+  REQUIRE(h.waitSnapshot(
+      [](const validation::ClusterState& s) { return s.inputs().destination_rules.size() == 1; }));
+  CHECK_FALSE(h.kind("DestinationRule").absent);
+  REQUIRE(eventually([&] { return h.fake.openWatches(k::kDestinationRules) == 1; }));
+
+  // A 404 for a core resource is an error, not an absence: never ready without pods.
+  KubeHarness core;
+  core.fake.removeResource(k::kPods);
+  core.startWatcher(fastOptions());
+  REQUIRE(eventually([&] { return core.kind("Pod").consecutive_failures >= 1; }));
+  CHECK_THAT(core.kind("Pod").last_error, Catch::Contains("HTTP 404 NotFound"));
+  CHECK_FALSE(core.kind("Pod").absent);
+  CHECK_FALSE(core.store.synced());
+}
+
 // =============================================================================================
 // TLS and credentials
 

@@ -168,6 +168,11 @@ void FakeApiServer::addStandardResources() {
   addResource(kIstioConfigMaps, "ConfigMap", "v1", true);
 }
 
+void FakeApiServer::removeResource(const std::string& path) {
+  std::lock_guard lock(mutex_);
+  resources_.erase(path);
+}
+
 FakeApiServer::Resource& FakeApiServer::resourceAt(const std::string& path) {
   const auto found = resources_.find(path);
   if (found == resources_.end()) throw std::logic_error("no resource " + path);
@@ -506,11 +511,15 @@ void FakeApiServer::handleWatch(const std::string& path, Resource& resource,
       "application/json",
       [this, stream, path](std::size_t, httplib::DataSink& sink) {
         std::unique_lock lock(mutex_);
-        Resource& watched = resources_.at(path);
+        auto paused = [&] {
+          const auto found = resources_.find(path);
+          return found != resources_.end() && found->second.paused;
+        };
         streams_changed_.wait_for(lock, std::chrono::milliseconds(20), [&] {
           return stopping_ || stream->drop || stream->end || Clock::now() >= stream->deadline ||
-                 (!stream->queue.empty() && !watched.paused);
+                 (!stream->queue.empty() && !paused());
         });
+        if (resources_.count(path) == 0) return false;  // removeResource(): the stream goes too
         if (stopping_ || stream->drop) {
           const bool mid_event = stream->drop_mid_event && !stopping_;
           lock.unlock();
@@ -520,7 +529,7 @@ void FakeApiServer::handleWatch(const std::string& path, Resource& resource,
           }
           return false;  // abort: no terminating chunk
         }
-        if (!stream->queue.empty() && !watched.paused) {
+        if (!stream->queue.empty() && !paused()) {
           // Everything pending, cut so that chunk boundaries never match line boundaries:
           // half of the first line, then the rest (which may hold several lines).
           std::string data;
@@ -543,7 +552,9 @@ void FakeApiServer::handleWatch(const std::string& path, Resource& resource,
       },
       [this, stream, path](bool) {
         std::lock_guard lock(mutex_);
-        auto& streams = resources_.at(path).streams;
+        const auto found = resources_.find(path);
+        if (found == resources_.end()) return;
+        auto& streams = found->second.streams;
         streams.erase(std::remove(streams.begin(), streams.end(), stream), streams.end());
       });
 }

@@ -72,6 +72,8 @@ class FakeApiServer {
   void addResource(const std::string& path, const std::string& kind, const std::string& api_version,
                    bool core);
   void addStandardResources();
+  // The collection is no longer served (404), as when its CRD is not installed.
+  void removeResource(const std::string& path);
 
   // Stores the object (kind/apiVersion as given; metadata.resourceVersion set) and sends
   // ADDED or MODIFIED to open watches. Returns the new resourceVersion.

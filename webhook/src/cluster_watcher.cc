@@ -254,7 +254,7 @@ bool ClusterWatcher::waitBackoff(std::size_t index) {
   return !wake_.wait_for(lock, wait, [this] { return stopping_; });
 }
 
-bool ClusterWatcher::listKind(std::size_t index) {
+ClusterWatcher::ListOutcome ClusterWatcher::listKind(std::size_t index) {
   const WatchedResource& resource = kinds_[index].resource;
   const auto started = Clock::now();
   Cache fresh;
@@ -276,15 +276,48 @@ bool ClusterWatcher::listKind(std::size_t index) {
           ? std::string{}
           : "fieldSelector=" + KubeClient::encodeQueryValue(resource.field_selector);
   KubeClient::ListResult result = client_->list(resource.path, query, callbacks);
+  if (result.error && result.error->kind == KubeError::Kind::Cancelled) {
+    return ListOutcome::Failed;
+  }
+  if (result.error && result.error->kind == KubeError::Kind::Http && result.error->status == 404 &&
+      resource.path.starts_with("/apis/")) {
+    // The group/resource is not served: no CRD, so no such objects. Ready without them, and
+    // look again later in case the CRD gets installed.
+    bool first = false;
+    {
+      std::lock_guard lock(mutex_);
+      KindState& kind = kinds_[index];
+      first = !kind.stats.absent;
+      if (!kind.cache.empty() || !kind.stats.listed) dirty_ = true;
+      kind.cache.clear();
+      kind.stats.resource_version.clear();
+      kind.stats.listed = true;
+      kind.stats.in_sync = true;
+      kind.stats.absent = true;
+      kind.stats.consecutive_failures = 0;
+      kind.stats.last_error = "not served by the API server (404)";
+    }
+    watcher_metrics_.lists.inc({resource.kind, "absent"});
+    watcher_metrics_.in_sync.set({resource.kind}, 1);
+    changed_.notify_all();
+    if (first) {
+      logEvent(
+          spdlog::level::warn,
+          "resource not served by the API server (CRD not installed?); treated as empty",
+          {{"kind", resource.kind},
+           {"path", resource.path},
+           {"recheck_seconds", static_cast<double>(options_.absent_recheck.count()) / 1000.0}});
+    }
+    return ListOutcome::Absent;
+  }
   if (result.error) {
-    if (result.error->kind == KubeError::Kind::Cancelled) return false;
     watcher_metrics_.lists.inc({resource.kind, "error"});
     const std::string message = "list " + resource.path + ": " + result.error->describe();
     markOutOfSync(index, message);
     recordSyncError(metrics_);
     logEvent(spdlog::level::warn, "cluster state list failed",
              {{"kind", resource.kind}, {"error", message}});
-    return false;
+    return ListOutcome::Failed;
   }
   const std::size_t objects = fresh.size();
   {
@@ -294,6 +327,7 @@ bool ClusterWatcher::listKind(std::size_t index) {
     kind.stats.resource_version = result.resource_version;
     kind.stats.listed = true;
     kind.stats.in_sync = true;
+    kind.stats.absent = false;
     kind.stats.consecutive_failures = 0;
     kind.stats.last_error.clear();
     ++kind.stats.lists;
@@ -309,7 +343,7 @@ bool ClusterWatcher::listKind(std::size_t index) {
             {"restarts", result.restarts},
             {"resource_version", result.resource_version},
             {"ms", millisOf(Clock::now() - started)}});
-  return true;
+  return ListOutcome::Listed;
 }
 
 bool ClusterWatcher::watchKind(std::size_t index) {
@@ -425,8 +459,10 @@ bool ClusterWatcher::watchKind(std::size_t index) {
     logEvent(spdlog::level::warn, "cluster state watch failed; retrying with backoff",
              {{"kind", resource.kind}, {"error", message}, {"resource_version", resource_version}});
     // A line that could not be read may have been a change: the cache can no longer be trusted.
-    const bool relist =
-        failure->kind == KubeError::Kind::Decode || failure->kind == KubeError::Kind::TooLarge;
+    // 404: the resource went away (CRD deleted); a list finds out whether it is absent.
+    const bool relist = failure->kind == KubeError::Kind::Decode ||
+                        failure->kind == KubeError::Kind::TooLarge ||
+                        (failure->kind == KubeError::Kind::Http && failure->status == 404);
     if (relist) watcher_metrics_.relists.inc({resource.kind, "stream"});
     if (!waitBackoff(index)) return false;
     return relist;
@@ -451,8 +487,14 @@ void ClusterWatcher::run(std::size_t index) {
   bool need_list = true;
   while (!stopping()) {
     if (need_list) {
-      if (!listKind(index)) {
+      const ListOutcome listed = listKind(index);
+      if (listed == ListOutcome::Failed) {
         if (!waitBackoff(index)) break;
+        continue;
+      }
+      if (listed == ListOutcome::Absent) {
+        std::unique_lock lock(mutex_);
+        if (wake_.wait_for(lock, options_.absent_recheck, [this] { return stopping_; })) break;
         continue;
       }
       need_list = false;

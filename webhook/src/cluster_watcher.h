@@ -43,6 +43,9 @@ struct ClusterWatcherOptions {
   std::chrono::milliseconds confirm_interval{1000};  // re-confirm freshness while in sync
   std::chrono::milliseconds initial_backoff{500};    // after the first failure
   std::chrono::milliseconds max_backoff{30'000};     // cap of the exponential backoff
+  // A custom resource the server does not serve (404: CRD not installed) counts as empty and
+  // is listed again this often.
+  std::chrono::milliseconds absent_recheck{60'000};
 };
 
 // Counters of the watcher, declared once (docs/cluster-state.md lists them).
@@ -62,7 +65,8 @@ struct ClusterWatcherMetrics {
 // decodeObjectInto, as admission decodes); 410 Expired relists and replaces that kind's cache;
 // a stream end re-watches from the last resourceVersion; failures back off exponentially with
 // jitter. The first snapshot is published once every kind has completed its first list;
-// later changes are published at most every `publish_interval`.
+// later changes are published at most every `publish_interval`. A custom resource the server
+// does not serve (404, e.g. Istio's CRDs not installed) counts as listed and empty.
 //
 // Freshness: a snapshot is published (and its freshness re-confirmed every `confirm_interval`)
 // only while every kind is in sync (listed, and its watch open or being re-opened). While any
@@ -96,6 +100,7 @@ class ClusterWatcher final : public StateSource {
     int consecutive_failures = 0;
     bool listed = false;
     bool in_sync = false;
+    bool absent = false;  // the server does not serve this resource (404): treated as empty
     std::string last_error;
   };
   struct Stats {
@@ -121,7 +126,8 @@ class ClusterWatcher final : public StateSource {
   void publishLoop();
   // Decodes one object; nullopt (counted, logged) when the decoder rejects it or skips it.
   std::optional<Decoded> decode(std::size_t index, nlohmann::json& object);
-  bool listKind(std::size_t index);
+  enum class ListOutcome { Listed, Absent, Failed };
+  ListOutcome listKind(std::size_t index);
   // The outcome of one watch: true when the kind must be listed again.
   bool watchKind(std::size_t index);
   void markOutOfSync(std::size_t index, const std::string& error);
