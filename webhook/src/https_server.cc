@@ -366,6 +366,16 @@ bool HttpsServer::Impl::setup(std::string& error, int& bound_port) {
         return httplib::Server::HandlerResponse::Handled;
       }));
 
+  // Runs after a reply is written. A reply that says `Connection: close` (a drain, an unread
+  // body) ends cpp-httplib's keep-alive loop: it only honours the request's header, so without
+  // this it would parse the rest of an abandoned body as the next request. Shutting the read side
+  // any earlier would make cpp-httplib refuse to write the reply (it checks the peer is alive).
+  server_.set_logger([](const httplib::Request& request, const httplib::Response& response) {
+    if (request.ssl != nullptr && response.get_header_value("Connection") == "close") {
+      ::shutdown(SSL_get_fd(request.ssl), SHUT_RD);
+    }
+  });
+
   if (options_.port == 0) {
     bound_port = server_.bind_to_any_port(options_.bind_address);
     if (bound_port <= 0) {
@@ -481,13 +491,8 @@ void HttpsServer::Impl::serve(std::string_view route, const httplib::Request& re
   }
   response.status = reply.http_status;
   response.set_content(std::move(reply.body), "application/json");
-  if (close_connection) {
-    response.set_header("Connection", "close");
-    if (!read.complete && request.ssl != nullptr) {
-      // Unread body bytes follow: end the keep-alive loop after this reply.
-      ::shutdown(SSL_get_fd(request.ssl), SHUT_RD);
-    }
-  }
+  // The logger hook below ends the connection once this reply is written.
+  if (close_connection) response.set_header("Connection", "close");
   const double seconds = std::chrono::duration<double>(Clock::now() - started).count();
   record(reply, seconds, error_reason);
 }
