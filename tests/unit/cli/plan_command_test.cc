@@ -94,7 +94,7 @@ CapturedRun plan(std::vector<std::string> extra) {
   return runCaptured(args, kCurrent);
 }
 
-TEST_CASE("--apply replaces the same object and shows the mode change", "[cli][plan]") {
+TEST_CASE("plan --apply replaces the same object and shows the mode change", "[cli][plan]") {
   ChangeFiles files;
   const CapturedRun run = plan({"--apply", files.write("strict.yaml", kFooStrict), "-o", "json"});
   CHECK(run.exit_code == kExitOk);
@@ -136,7 +136,7 @@ TEST_CASE("a change that introduces an error is refused with exit 79", "[cli][pl
   CHECK(mesh_disable);
 }
 
-TEST_CASE("--delete removes an object from the after state", "[cli][plan]") {
+TEST_CASE("plan --delete removes an object from the after state", "[cli][plan]") {
   ChangeFiles files;
   const CapturedRun run = plan({"--apply", files.write("strict.yaml", kFooStrict), "--delete",
                                 "Deployment/foo/httpbin", "-o", "json"});

@@ -7,7 +7,7 @@
 namespace peergate::cli {
 namespace {
 
-TEST_CASE("--version prints the program and its version", "[cli][run]") {
+TEST_CASE("the --version flag prints the program and its version", "[cli][run]") {
   const CapturedRun run = runCaptured({"--version"});
   CHECK(run.exit_code == kExitOk);
   CHECK(run.out == std::string("peergate ") + PEERGATE_VERSION + "\n");
