@@ -73,9 +73,9 @@ std::string formatMetricValue(double value) {
   // 1795394003.25, not 5e-04 and 1.79539400325e+09), scientific only beyond them.
   const double magnitude = std::fabs(value);
   const bool fixed = value == 0 || (magnitude >= 1e-6 && magnitude < 1e15);
-  const auto result = fixed ? std::to_chars(buffer, buffer + sizeof buffer, value,
-                                            std::chars_format::fixed)
-                            : std::to_chars(buffer, buffer + sizeof buffer, value);
+  const auto result =
+      fixed ? std::to_chars(buffer, buffer + sizeof buffer, value, std::chars_format::fixed)
+            : std::to_chars(buffer, buffer + sizeof buffer, value);
   return std::string(buffer, result.ptr);
 }
 
