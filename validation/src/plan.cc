@@ -66,7 +66,9 @@ std::vector<Finding> downgrades(const std::vector<ModeChange>& changes, const Cl
   std::vector<Finding> out;
   for (const auto& [ref, list] : by_workload) {
     std::string message = "the change weakens mTLS on " + ref.namespace_name + "/" + ref.name + ":";
-    for (const ModeChange* change : list) message += " " + describeChange(*change) + ";";
+    for (const ModeChange* change : list) {
+      message.append(" ").append(describeChange(*change)).append(";");
+    }
     message.pop_back();
     const auto it = workloads.find(ref);
     out.push_back({FindingCode::SecurityDowngrade,

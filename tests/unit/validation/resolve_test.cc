@@ -18,6 +18,7 @@ Inputs fooWithHttpbin() {
   return in;
 }
 
+// Only for value fields: the policy pointers of the result dangle once the state is gone.
 EffectivePolicy resolveHttpbin(Inputs in) {
   ClusterState state(std::move(in));
   REQUIRE(state.workloads().size() == 1);
@@ -105,7 +106,9 @@ TEST_CASE("workload policies are never merged: only the oldest applies, ports to
                                             .selector = Labels{{"app", "httpbin"}},
                                             .ports = {{9090, Mode::Disable}},
                                             .created = "2024-03-01T00:00:00Z"}));
-  EffectivePolicy e = resolveHttpbin(std::move(in));
+  // The result points into the state: keep the state alive while reading the pointers.
+  ClusterState state(std::move(in));
+  const EffectivePolicy e = resolveWorkload(state, *state.workloads().front());
   CHECK(e.mode == Mode::Strict);
   CHECK(e.modeForPort(9090) == Mode::Strict);
   REQUIRE(e.ignored_workload_policies.size() == 1);
