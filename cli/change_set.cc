@@ -110,6 +110,19 @@ bool removeFrom(std::vector<T>& objects, const ObjectRef& ref) {
   return true;
 }
 
+template <typename T>
+void removeAllIn(std::vector<T>& objects, const std::string& ns) {
+  std::erase_if(objects, [&ns](const T& object) { return object.meta.namespace_name == ns; });
+}
+
+// What the API server's namespace deletion does: everything in it goes too.
+void removeNamespaced(validation::Inputs& inputs, const std::string& ns) {
+  removeAllIn(inputs.peer_authentications, ns);
+  removeAllIn(inputs.workloads, ns);
+  removeAllIn(inputs.services, ns);
+  removeAllIn(inputs.destination_rules, ns);
+}
+
 }  // namespace
 
 std::optional<ObjectRef> parseObjectRef(std::string_view text) {
@@ -131,9 +144,13 @@ void upsertAll(validation::Inputs& inputs, validation::Inputs change) {
 }
 
 bool removeObject(validation::Inputs& inputs, const ObjectRef& ref) {
-  return removeFrom(inputs.peer_authentications, ref) || removeFrom(inputs.namespaces, ref) ||
-         removeFrom(inputs.workloads, ref) || removeFrom(inputs.services, ref) ||
-         removeFrom(inputs.destination_rules, ref);
+  if (ref.kind == "Namespace") {
+    if (!removeFrom(inputs.namespaces, ref)) return false;
+    removeNamespaced(inputs, ref.name);
+    return true;
+  }
+  return removeFrom(inputs.peer_authentications, ref) || removeFrom(inputs.workloads, ref) ||
+         removeFrom(inputs.services, ref) || removeFrom(inputs.destination_rules, ref);
 }
 
 std::vector<ObjectRef> objectRefs(const validation::Inputs& inputs) {

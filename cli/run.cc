@@ -17,11 +17,8 @@ namespace {
 
 // Every subcommand, in `--help` order. Adding one (webhook, proxy, iptables, inject, certs) is
 // one line here.
-constexpr std::array<CommandRegistrar, 4> kCommands = {
-    &addCheckCommand,
-    &addDescribeCommand,
-    &addPlanCommand,
-    &addWebhookCommand,
+constexpr std::array<CommandRegistrar, 5> kCommands = {
+    &addCheckCommand, &addDescribeCommand, &addPlanCommand, &addInjectCommand, &addWebhookCommand,
 };
 
 constexpr const char* kFooter =

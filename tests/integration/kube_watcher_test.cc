@@ -629,6 +629,7 @@ TEST_CASE("the token file is re-read periodically, not cached", "[kube]") {
   client_options.token_refresh = 100ms;
   h.startWatcher(fastOptions(), client_options);
   REQUIRE(h.waitSynced());
+  REQUIRE(eventually([&] { return h.fake.openWatches(k::kServices) == 1; }));
   writeFile(h.dir.path / "token", "token-2\n");
   h.fake.setToken("token-2");
   // No 401 is needed: the next request after the refresh interval carries the new token.
@@ -721,6 +722,7 @@ TEST_CASE("the mesh ConfigMap is listed and watched by name when configured", "[
   CHECK(state->mesh().root_namespace == "mesh-root");
   CHECK(state->mesh().trust_domain == "example.org");
   CHECK(h.kind("ConfigMap").objects == 1);
+  REQUIRE(eventually([&] { return h.fake.openWatches(k::kIstioConfigMaps) == 1; }));
   CHECK(h.requests(k::kIstioConfigMaps, [](const FakeRequest& r) {
     return r.param("fieldSelector") == "metadata.name=istio";
   }) >= 2);  // the list and the watch
@@ -858,7 +860,20 @@ TEST_CASE("stop() ends idle watches promptly", "[kube]") {
 // =============================================================================================
 // The binary: `peergate webhook --kubeconfig`
 
-pid_t spawnWebhook(const std::vector<std::string>& args, const fs::path& log) {
+pid_t spawnWebhook(const std::vector<std::string>& args, const fs::path& log,
+                   const std::vector<std::string>& extra_environment = {}) {
+  std::vector<std::string> environment(extra_environment);
+  for (char** variable = environ; *variable != nullptr; ++variable) {
+    const std::string entry = *variable;
+    const std::string name = entry.substr(0, entry.find('='));
+    const bool replaced =
+        std::any_of(extra_environment.begin(), extra_environment.end(),
+                    [&](const std::string& extra) { return extra.starts_with(name + "="); });
+    if (!replaced) environment.push_back(entry);
+  }
+  std::vector<char*> environment_pointers;
+  for (std::string& entry : environment) environment_pointers.push_back(entry.data());
+  environment_pointers.push_back(nullptr);
   std::vector<std::string> argv = {PEERGATE_BINARY, "webhook"};
   argv.insert(argv.end(), args.begin(), args.end());
   std::vector<char*> pointers;
@@ -869,8 +884,8 @@ pid_t spawnWebhook(const std::vector<std::string>& args, const fs::path& log) {
   posix_spawn_file_actions_addopen(&actions, 2, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
   posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
   pid_t pid = 0;
-  const int status =
-      posix_spawn(&pid, PEERGATE_BINARY, &actions, nullptr, pointers.data(), environ);
+  const int status = posix_spawn(&pid, PEERGATE_BINARY, &actions, nullptr, pointers.data(),
+                                 environment_pointers.data());
   posix_spawn_file_actions_destroy(&actions);
   REQUIRE(status == 0);
   return pid;
@@ -1020,6 +1035,46 @@ TEST_CASE("peergate webhook --kubeconfig is ready after the first list and admit
 
   REQUIRE(::kill(pid, SIGTERM) == 0);
   CHECK(waitExit(pid, 10s) == 0);
+}
+
+TEST_CASE("peergate webhook in a pod uses the service account and KUBERNETES_SERVICE_*", "[kube]") {
+  KubeHarness h;
+  h.seed();
+  const fs::path account = h.dir.path / "serviceaccount";
+  fs::create_directories(account);
+  writeFile(account / "token", "token-1");
+  writeFile(account / "ca.crt", readAll(cert("ca.crt")));
+  writeFile(account / "namespace", "peergate-system");
+  const fs::path log = h.dir.path / "webhook.log";
+  const pid_t pid =
+      spawnWebhook({"--port", "0", "--admin-port", "0", "--bind-address", "127.0.0.1", "--tls-cert",
+                    cert("server.crt"), "--tls-key", cert("server.key"), "--shutdown-delay", "0"},
+                   log,
+                   {"KUBERNETES_SERVICE_HOST=127.0.0.1",
+                    "KUBERNETES_SERVICE_PORT=" + std::to_string(h.fake.port()),
+                    "PEERGATE_SERVICE_ACCOUNT_DIR=" + account.string()});
+  const std::optional<json> serving = waitForLogLine(log, "serving", 20s);
+  INFO(readAll(log));
+  if (!serving) {
+    ::kill(pid, SIGKILL);
+    ::waitpid(pid, nullptr, 0);
+    FAIL("no 'serving' line in the log");
+  }
+  httplib::Client admin("127.0.0.1", (*serving)["admin_port"].get<int>());
+  admin.set_read_timeout(5, 0);
+  const bool ready = eventually([&] {
+    const auto reply = admin.Get("/readyz");
+    return reply && reply->status == 200;
+  });
+  const std::optional<json> watching = waitForLogLine(log, "watching the Kubernetes API", 1s);
+  ::kill(pid, SIGTERM);
+  CHECK(waitExit(pid, 10s) == 0);
+  CHECK(ready);
+  REQUIRE(watching);
+  CHECK((*watching)["origin"] ==
+        "in-cluster (https://127.0.0.1:" + std::to_string(h.fake.port()) + ")");
+  CHECK(h.fake.count([](const FakeRequest& r) { return r.authorization != "Bearer token-1"; }) ==
+        0);
 }
 
 TEST_CASE("peergate webhook --kubeconfig with a broken kubeconfig exits 65 naming the field",

@@ -70,18 +70,40 @@ TEST_CASE("a mesh config in the change replaces the current one", "[cli][plan]")
   CHECK(inputs.mesh.root_namespace == "mesh-root");
 }
 
+validation::Namespace namespaceNamed(const std::string& name) {
+  validation::Namespace ns;
+  ns.meta.name = name;
+  return ns;
+}
+
 TEST_CASE("removes exactly the named object", "[cli][plan]") {
   validation::Inputs inputs;
   inputs.peer_authentications.push_back(policy("foo", "default", "STRICT", ""));
-  validation::Namespace ns;
-  ns.meta.name = "foo";
-  inputs.namespaces.push_back(ns);
+  inputs.peer_authentications.push_back(policy("foo", "httpbin", "STRICT", ""));
+  inputs.namespaces.push_back(namespaceNamed("foo"));
   CHECK_FALSE(removeObject(inputs, ObjectRef{"PeerAuthentication", "bar", "default"}));
-  CHECK(removeObject(inputs, ObjectRef{"Namespace", "", "foo"}));
-  CHECK(inputs.namespaces.empty());
-  CHECK(inputs.peer_authentications.size() == 1);
+  CHECK(removeObject(inputs, ObjectRef{"PeerAuthentication", "foo", "default"}));
   CHECK(objectRefs(inputs) ==
-        std::vector<ObjectRef>{ObjectRef{"PeerAuthentication", "foo", "default"}});
+        std::vector<ObjectRef>{ObjectRef{"PeerAuthentication", "foo", "httpbin"},
+                               ObjectRef{"Namespace", "", "foo"}});
+}
+
+TEST_CASE("removing a namespace removes everything in it", "[cli][plan]") {
+  validation::Inputs inputs;
+  inputs.namespaces.push_back(namespaceNamed("foo"));
+  inputs.namespaces.push_back(namespaceNamed("bar"));
+  inputs.peer_authentications.push_back(policy("foo", "default", "STRICT", ""));
+  inputs.peer_authentications.push_back(policy("bar", "default", "STRICT", ""));
+  validation::Workload workload;
+  workload.kind = "Deployment";
+  workload.meta.namespace_name = "foo";
+  workload.meta.name = "httpbin";
+  inputs.workloads.push_back(workload);
+  CHECK(removeObject(inputs, ObjectRef{"Namespace", "", "foo"}));
+  CHECK(objectRefs(inputs) ==
+        std::vector<ObjectRef>{ObjectRef{"PeerAuthentication", "bar", "default"},
+                               ObjectRef{"Namespace", "", "bar"}});
+  CHECK_FALSE(removeObject(inputs, ObjectRef{"Namespace", "", "foo"}));
 }
 
 }  // namespace

@@ -150,6 +150,34 @@ TEST_CASE("deleting the namespace policy changes nothing when it was PERMISSIVE"
   CHECK(nlohmann::json::parse(run.out)["changes"] == nlohmann::json::array());
 }
 
+TEST_CASE("deleting a namespace deletes what it holds", "[cli][plan]") {
+  const CapturedRun run = plan({"--delete", "Namespace/foo", "-o", "json"});
+  CHECK(run.exit_code == kExitOk);
+  const auto report = nlohmann::json::parse(run.out);
+  CHECK(report["changes"] == nlohmann::json::array());
+  CHECK(report["introduced"] == nlohmann::json::array());
+}
+
+TEST_CASE("a downgrade is a warning: refused only at the Warning threshold", "[cli][plan]") {
+  ChangeFiles files;
+  const std::string disable = files.write("disable.yaml", R"(apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata:
+  name: default
+  namespace: foo
+spec:
+  mtls: {mode: DISABLE}
+)");
+  const CapturedRun allowed = plan({"--apply", disable, "-o", "json"});
+  CHECK(allowed.exit_code == kExitOk);
+  const auto report = nlohmann::json::parse(allowed.out);
+  bool downgrade = false;
+  for (const auto& finding : report["introduced"]) downgrade |= finding["code"] == "PG0201";
+  CHECK(downgrade);
+  CHECK(plan({"--apply", disable, "--fail-on-warning"}).exit_code == kExitFindings);
+  CHECK(plan({"--apply", disable, "--failure-threshold", "Warning"}).exit_code == kExitFindings);
+}
+
 TEST_CASE("plan usage errors exit 64", "[cli][plan]") {
   using Args = std::vector<std::string>;
   const auto [args, message] = GENERATE(table<Args, std::string>({

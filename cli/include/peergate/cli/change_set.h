@@ -20,7 +20,8 @@ std::optional<validation::ObjectRef> parseObjectRef(std::string_view text);
 // the current one.
 void upsertAll(validation::Inputs& inputs, validation::Inputs change);
 
-// Removes the object named by `ref`; false when there is none.
+// Removes the object named by `ref`; false when there is none. Removing a Namespace removes
+// every object in it, as the API server's namespace deletion does.
 bool removeObject(validation::Inputs& inputs, const validation::ObjectRef& ref);
 
 // Every object the inputs hold, for "did you mean" messages.

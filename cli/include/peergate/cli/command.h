@@ -31,6 +31,7 @@ using CommandRegistrar = Command (*)(CLI::App& root);
 Command addCheckCommand(CLI::App& root);
 Command addDescribeCommand(CLI::App& root);
 Command addPlanCommand(CLI::App& root);
+Command addInjectCommand(CLI::App& root);
 Command addWebhookCommand(CLI::App& root);
 
 }  // namespace peergate::cli
