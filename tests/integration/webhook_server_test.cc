@@ -30,6 +30,7 @@
 
 #include <httplib.h>
 #include <openssl/err.h>
+#include <openssl/evp.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 #include <spdlog/spdlog.h>
@@ -629,6 +630,69 @@ TEST_CASE("the real handler's verdicts come through with HTTP 200", "[server]") 
   CHECK(metrics.admission_requests.value({"validate", "PeerAuthentication", "CREATE", "false"}) ==
         1);
   CHECK(metrics.admission_duration.count({"validate"}) == 2);
+}
+
+// The patch as the API server reads it: base64 of a JSON Patch document.
+json decodePatch(const json& response) {
+  const std::string encoded = response.at("patch").get<std::string>();
+  std::string decoded(encoded.size(), '\0');
+  const int length = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(decoded.data()),
+                                     reinterpret_cast<const unsigned char*>(encoded.data()),
+                                     static_cast<int>(encoded.size()));
+  REQUIRE(length >= 0);
+  decoded.resize(static_cast<std::size_t>(length));
+  while (!decoded.empty() && decoded.back() == '\0') decoded.pop_back();  // base64 padding
+  return json::parse(decoded);
+}
+
+std::string podReview(const std::string& uid, const json& pod) {
+  const json kind = {{"group", ""}, {"version", "v1"}, {"kind", "Pod"}};
+  const json resource = {{"group", ""}, {"version", "v1"}, {"resource", "pods"}};
+  return json{
+      {"kind", "AdmissionReview"},
+      {"apiVersion", "admission.k8s.io/v1"},
+      {"request",
+       {{"uid", uid},
+        {"kind", kind},
+        {"resource", resource},
+        {"namespace", "foo"},
+        {"operation", "CREATE"},
+        {"userInfo", {{"username", "system:serviceaccount:kube-system:replicaset-controller"}}},
+        {"object", pod},
+        {"oldObject", nullptr},
+        {"dryRun", false}}}}
+      .dump();
+}
+
+TEST_CASE("POST /inject returns a patch that turns the pod into one with the proxy", "[server]") {
+  RealWebhook webhook;
+  auto client = webhook.harness.client();
+  const json pod = {
+      {"apiVersion", "v1"},
+      {"kind", "Pod"},
+      {"metadata", {{"generateName", "web-5f7c-"}, {"labels", {{"app", "web"}}}}},
+      {"spec", {{"containers", json::array({{{"name", "web"}, {"image", "nginx"}}})}}}};
+  const auto result = client->Post("/inject", podReview("uid-pod", pod), "application/json");
+  REQUIRE(result);
+  CHECK(result->status == 200);
+  const json reply = json::parse(result->body);
+  REQUIRE(reply["response"]["allowed"] == true);
+  CHECK(reply["response"]["patchType"] == "JSONPatch");
+  const json injected = pod.patch(decodePatch(reply["response"]));
+  std::vector<std::string> containers;
+  for (const json& container : injected["spec"]["containers"]) {
+    containers.push_back(container["name"]);
+  }
+  CHECK(containers == std::vector<std::string>{"web", "peergate-proxy"});
+  CHECK(injected["spec"]["initContainers"][0]["name"] == "peergate-init");
+  CHECK(webhook.harness.metrics.injections.value({"sidecar", "injected"}) == 1);
+
+  // The API server re-invokes the webhook on the injected pod: nothing more to add.
+  const auto again = client->Post("/inject", podReview("uid-pod-2", injected), "application/json");
+  REQUIRE(again);
+  const json second = json::parse(again->body);
+  CHECK(second["response"]["allowed"] == true);
+  CHECK_FALSE(second["response"].contains("patch"));
 }
 
 TEST_CASE("a wrong Content-Type is an AdmissionReview error, not a dropped call", "[server]") {

@@ -26,6 +26,7 @@ struct Route {
 constexpr std::array kRoutes = {
     Route{"/validate", "validate", validateAdmission},
     Route{"/mutate", "mutate", mutateAdmission},
+    Route{"/inject", "inject", injectAdmission},
 };
 
 // Bodies this many times over the limit are not even parsed to find the uid.
@@ -116,7 +117,7 @@ AdmissionResponse respond(const AdmissionContext& context, std::string_view rout
   }
   AdmissionResponse response = target->run(context, request, outcome);
   // The API server refuses a patch from a validating webhook, and any patch on DELETE.
-  if (target->run != mutateAdmission || request.operation == "DELETE") response.patch.clear();
+  if (target->run == validateAdmission || request.operation == "DELETE") response.patch.clear();
   return response;
 }
 

@@ -129,7 +129,7 @@ struct Reach {
 // everything when `reach.everything`.
 validation::Inputs inputsWithin(const validation::ClusterState& snapshot, const Reach& reach);
 
-// ---- The route handlers (validate_handler.cc, mutate_handler.cc) ----
+// ---- The route handlers (validate_handler.cc, mutate_handler.cc, inject_handler.cc) ----
 
 struct AdmissionContext {
   const StateStore& state;
@@ -139,6 +139,9 @@ struct AdmissionContext {
 AdmissionResponse validateAdmission(const AdmissionContext& context,
                                     const AdmissionRequest& request, AdmissionOutcome& outcome);
 AdmissionResponse mutateAdmission(const AdmissionContext& context, const AdmissionRequest& request,
+                                  AdmissionOutcome& outcome);
+// inject_handler.cc
+AdmissionResponse injectAdmission(const AdmissionContext& context, const AdmissionRequest& request,
                                   AdmissionOutcome& outcome);
 
 }  // namespace peergate::webhook

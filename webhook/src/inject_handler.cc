@@ -1,0 +1,72 @@
+// POST /inject: Pod CREATE through the injector (injector.h). The verdict is always "allowed"
+// unless the pod carries annotations Istio would refuse; the injection travels as a JSONPatch.
+
+#include <string>
+#include <utility>
+
+#include "admission_review.h"
+#include "peergate/webhook/injector.h"
+
+namespace peergate::webhook {
+namespace {
+
+std::optional<AdmissionResponse> checkRequest(const AdmissionRequest& request) {
+  if (request.kind.kind != "Pod") {
+    return errorResponse(400, "/inject handles Pod only, not \"" + request.kind.kind +
+                                  "\"; check the mutating webhook's rules");
+  }
+  if (!request.object.is_object()) {
+    return errorResponse(400,
+                         "request.object is missing or not an object for " + request.operation);
+  }
+  return std::nullopt;
+}
+
+std::string podName(const AdmissionRequest& request) {
+  if (!request.name.empty()) return request.name;
+  const nlohmann::json& meta = request.object.value("metadata", nlohmann::json::object());
+  if (!meta.is_object()) return "";
+  if (meta.contains("name") && meta["name"].is_string()) return meta["name"];
+  if (meta.contains("generateName") && meta["generateName"].is_string()) {
+    return meta["generateName"].get<std::string>() + "*";
+  }
+  return "";
+}
+
+// Istio's injector answers an unusable pod with allowed=false and the error as the message.
+AdmissionResponse refusal(const validation::Error& error) {
+  std::string message = "peergate cannot inject this pod: " + error.message;
+  if (!error.path.empty()) message += " (at " + error.path + ")";
+  return denyResponse(400, std::move(message));
+}
+
+}  // namespace
+
+AdmissionResponse injectAdmission(const AdmissionContext& context, const AdmissionRequest& request,
+                                  AdmissionOutcome& outcome) {
+  // Istio injects on CREATE only; an UPDATE cannot add containers to a running pod.
+  if (request.operation != "CREATE") {
+    outcome.injection = "skipped";
+    return allowResponse();
+  }
+  if (auto problem = checkRequest(request)) return *problem;
+  outcome.name = podName(request);
+  const StateStore::Snapshot snapshot = context.state.current();
+  if (!snapshot) return errorResponse(500, "cluster state not synced yet; retry shortly");
+  PodContext pod;
+  pod.namespace_name = request.namespace_name;
+  pod.ns = snapshot->findNamespace(request.namespace_name);
+  pod.selection = InjectionSelection::Cluster;
+  validation::Result<Injection> injected =
+      injectPod(request.object, pod, snapshot->mesh(), context.config.injection);
+  if (!injected) {
+    outcome.injection = "skipped";
+    return refusal(injected.error());
+  }
+  outcome.injection = std::string(toString(injected.value().mode));
+  AdmissionResponse response = allowResponse();
+  response.patch = std::move(injected.value().patch);
+  return response;
+}
+
+}  // namespace peergate::webhook
