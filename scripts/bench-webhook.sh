@@ -8,7 +8,7 @@
 #   bash scripts/bench-webhook.sh --quick    1/10 of the cluster, 3 s runs (smoke run)
 #
 # Options: --duration S (default 10), --connections "8 64", --threads N (wrk threads, default 2),
-# --skip-build (use build/server-release as it is), --log-decisions (keep the decision log at info;
+# --skip-build (use build/release as it is), --log-decisions (keep the decision log at info;
 # by default the webhook logs at warn so the run measures admission, not stderr), --seed N.
 # Environment: PEERGATE=path overrides the peergate binary.
 # Output: a table on stdout, bench/out/webhook.json (webhook-quick.json with --quick).
@@ -54,14 +54,11 @@ fi
 nginx_bin="$(command -v nginx || echo /usr/sbin/nginx)"
 
 # --- build ------------------------------------------------------------------------------------
-bdir="$root/build/server-release"
+bdir="$root/build/release"
 if [[ $build -eq 1 ]]; then
   log "building the release binaries in $bdir"
-  # GCC 12 at -O3 reports false -Wrestrict / -Wmaybe-uninitialized inside libstdc++'s string
-  # for some files; keep them warnings in this benchmark build (the debug build is -Werror).
-  cmake -S . -B "$bdir" -G Ninja -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=OFF \
-    -DCMAKE_CXX_FLAGS="-Wno-error=restrict -Wno-error=maybe-uninitialized" >/dev/null
-  cmake --build "$bdir" -j2 --target peergate peergate_bench_gen >&2
+  cmake --preset release >/dev/null
+  cmake --build --preset release -j2 --target peergate peergate_bench_gen >&2
 fi
 gen="$bdir/bench/peergate_bench_gen"
 peergate="${PEERGATE:-$bdir/cli/peergate}"
