@@ -4,10 +4,9 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 
 bash scripts/install-deps.sh || exit 1
-if [ ! -x build/release/cli/peergate ]; then
-  echo "== building peergate (release preset)"
-  { cmake --preset release >/dev/null && cmake --build --preset release -j "$(nproc)" --target peergate; } || exit 1
-fi
+# Always through the build tool: a no-op when up to date, never a stale binary after a pull.
+echo "== building peergate (release preset)"
+{ cmake --preset release >/dev/null && cmake --build --preset release -j "$(nproc)" --target peergate >/dev/null; } || exit 1
 peergate=build/release/cli/peergate
 examples=manifests/examples
 
@@ -31,4 +30,7 @@ step "The ISTIO_MUTUAL migration: STRICT while observed plaintext clients still 
   --observations "$examples/migration-istio-mutual/observations.json"
 step "What would mesh-wide STRICT change? (plan)" \
   "$peergate" plan -f "$examples/foo-bar-legacy" --apply "$examples/mesh-strict/peer-authentication.yaml"
+
+printf '\n\033[1m== The admission webhook: real AdmissionReviews over HTTPS, as kubectl would show them\033[0m\n'
+python3 scripts/demo_admission.py "$peergate" "$examples/foo-bar-legacy" || exit 1
 exit 0
