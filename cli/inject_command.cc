@@ -10,7 +10,6 @@
 #include <map>
 #include <memory>
 #include <optional>
-#include <regex>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -106,11 +105,39 @@ std::optional<Ordered> integerScalar(const std::string& text) {
   return Ordered(static_cast<std::int64_t>(0 - magnitude));
 }
 
+std::size_t skipDigits(std::string_view text, std::size_t at) {
+  while (at < text.size() && std::isdigit(static_cast<unsigned char>(text[at]))) ++at;
+  return at;
+}
+
+// YAML 1.1's float form: [-+]? ( .digits | digits ( . digits? )? ) ( [eE] [-+]? digits )?
+// (by hand: std::regex is slow and trips GCC 12's -Wmaybe-uninitialized under sanitizers).
+bool isYamlFloat(std::string_view text) {
+  std::size_t at = text.empty() || (text[0] != '-' && text[0] != '+') ? 0 : 1;
+  const std::size_t whole = skipDigits(text, at);
+  if (whole == at) {  // no integer part: ".5"
+    if (at >= text.size() || text[at] != '.') return false;
+    const std::size_t fraction = skipDigits(text, at + 1);
+    if (fraction == at + 1) return false;
+    at = fraction;
+  } else {
+    at = whole;
+    if (at < text.size() && text[at] == '.') at = skipDigits(text, at + 1);
+  }
+  if (at < text.size() && (text[at] == 'e' || text[at] == 'E')) {
+    ++at;
+    if (at < text.size() && (text[at] == '-' || text[at] == '+')) ++at;
+    const std::size_t exponent = skipDigits(text, at);
+    if (exponent == at) return false;
+    at = exponent;
+  }
+  return at == text.size();
+}
+
 std::optional<Ordered> floatScalar(const std::string& text) {
-  static const std::regex kYamlFloat(R"(^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$)");
   std::string plain = text;
   std::erase(plain, '_');
-  if (!std::regex_match(plain, kYamlFloat)) return std::nullopt;
+  if (!isYamlFloat(plain)) return std::nullopt;
   return Ordered(std::strtod(plain.c_str(), nullptr));
 }
 

@@ -251,3 +251,38 @@ TEST_CASE("inject --help explains offline injection", "[inject][cli]") {
 
 }  // namespace
 }  // namespace peergate::cli
+
+namespace peergate::cli {
+namespace {
+
+TEST_CASE("inject keeps YAML scalars' types as kubectl reads them", "[inject][cli]") {
+  const std::string manifest = R"(apiVersion: v1
+kind: ConfigMap
+metadata: {name: scalars, namespace: default}
+data: {text: "1.5"}
+binaryData: {}
+immutable: false
+x-numbers: [0.5, .25, -1.5e3, 1e3, 1_000.5, 42, 1.2.3, 1e, ".5", 0x1F, 6., +7.0E-1]
+)";
+  const Ran ran = peergate({"inject", "-f", "-", "-o", "json"}, manifest);
+  INFO(ran.err);
+  REQUIRE(ran.code == 0);
+  const Json numbers = Json::parse(ran.out)["x-numbers"];
+  REQUIRE(numbers.size() == 12);
+  CHECK(numbers[0] == 0.5);
+  CHECK(numbers[1] == 0.25);
+  CHECK(numbers[2] == -1500.0);
+  CHECK(numbers[3] == 1000.0);
+  CHECK(numbers[4] == 1000.5);
+  CHECK(numbers[5] == 42);
+  CHECK(numbers[6] == "1.2.3");
+  CHECK(numbers[7] == "1e");
+  CHECK(numbers[8] == ".5");
+  CHECK(numbers[9] == 31);
+  CHECK(numbers[10] == 6.0);
+  CHECK(numbers[11] == 0.7);
+  CHECK(Json::parse(ran.out)["data"]["text"] == "1.5");
+}
+
+}  // namespace
+}  // namespace peergate::cli

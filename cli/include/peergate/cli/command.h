@@ -32,6 +32,7 @@ Command addCheckCommand(CLI::App& root);
 Command addDescribeCommand(CLI::App& root);
 Command addPlanCommand(CLI::App& root);
 Command addInjectCommand(CLI::App& root);
+Command addIptablesCommand(CLI::App& root);
 Command addWebhookCommand(CLI::App& root);
 
 }  // namespace peergate::cli
