@@ -15,8 +15,8 @@
 #include <string>
 #include <vector>
 
-#include <nlohmann/json.hpp>
 #include <yaml-cpp/yaml.h>
+#include <nlohmann/json.hpp>
 
 namespace peergate::test {
 
@@ -92,11 +92,15 @@ inline std::string readFile(const fs::path& path) {
 // manifests/ can contain).
 inline bool clusterScoped(const std::string& kind) {
   static const std::set<std::string> kKinds = {
-      "Namespace",          "ClusterRole",
-      "ClusterRoleBinding", "CustomResourceDefinition",
-      "ClusterIssuer",      "ValidatingWebhookConfiguration",
+      "Namespace",
+      "ClusterRole",
+      "ClusterRoleBinding",
+      "CustomResourceDefinition",
+      "ClusterIssuer",
+      "ValidatingWebhookConfiguration",
       "MutatingWebhookConfiguration",
-      "PriorityClass",      "APIService",
+      "PriorityClass",
+      "APIService",
   };
   return kKinds.count(kind) > 0;
 }
@@ -108,8 +112,8 @@ inline std::string text(const Json& object, const Json::json_pointer& pointer) {
 }
 
 inline std::string idOf(const Json& object) {
-  return text(object, "/apiVersion"_json_pointer) + "/" + text(object, "/kind"_json_pointer) +
-         " " + text(object, "/metadata/namespace"_json_pointer) + "/" +
+  return text(object, "/apiVersion"_json_pointer) + "/" + text(object, "/kind"_json_pointer) + " " +
+         text(object, "/metadata/namespace"_json_pointer) + "/" +
          text(object, "/metadata/name"_json_pointer);
 }
 
@@ -195,8 +199,9 @@ inline void applyPatches(const Json& patches, const fs::path& kustomization, Ren
       continue;
     }
     if (!operations.is_array()) {
-      out.errors.push_back(where + ": the patch is not a JSON6902 list of operations "
-                                   "(strategic merge patches are not supported)");
+      out.errors.push_back(where +
+                           ": the patch is not a JSON6902 list of operations "
+                           "(strategic merge patches are not supported)");
       continue;
     }
     int matched = 0;
@@ -305,7 +310,8 @@ inline Rendered render(const fs::path& dir, int depth) {
   }
   if (kustomization.value("kind", "") != "Kustomization" ||
       kustomization.value("apiVersion", "") != "kustomize.config.k8s.io/v1beta1") {
-    out.errors.push_back(file.string() + ": expected kustomize.config.k8s.io/v1beta1 Kustomization");
+    out.errors.push_back(file.string() +
+                         ": expected kustomize.config.k8s.io/v1beta1 Kustomization");
   }
   const Json resources = kustomization.value("resources", Json::array());
   for (const Json& resource : resources) {
@@ -354,8 +360,11 @@ inline std::vector<const nlohmann::json*> objectsOf(const Rendered& rendered,
                                                     const std::string& name = "") {
   std::vector<const nlohmann::json*> out;
   for (const RenderedObject& object : rendered.objects) {
-    if (object.object.value("kind", "") != kind) continue;
-    if (!name.empty() && object.object["metadata"].value("name", "") != name) continue;
+    if (kustomize_detail::text(object.object, "/kind"_json_pointer) != kind) continue;
+    if (!name.empty() &&
+        kustomize_detail::text(object.object, "/metadata/name"_json_pointer) != name) {
+      continue;
+    }
     out.push_back(&object.object);
   }
   return out;
