@@ -210,7 +210,8 @@ Violations webhookViolations(const Rendered& rendered) {
   const Json* service = services.size() == 1 ? services[0] : nullptr;
   if (service == nullptr) out.push_back("expected the Service peergate");
 
-  // What each route handles (webhook/src/*_handler.cc): kind resource -> allowed operations.
+  // What each route acts on (webhook/src/*_handler.cc): resource -> operations. /mutate lets a
+  // DELETE through untouched, so registering DELETE would only add a fail-closed dependency.
   const std::map<std::string, std::map<std::string, std::set<std::string>>> kRoutes = {
       {"/validate",
        {{"peerauthentications", {"CREATE", "UPDATE", "DELETE"}},
