@@ -32,7 +32,8 @@ std::optional<AdmissionResponse> checkRequest(const AdmissionRequest& request) {
   }
   const std::string& op = request.operation;
   if (op != "CREATE" && op != "UPDATE") {
-    return errorResponse(400, "/mutate handles CREATE, UPDATE and DELETE, not \"" + op + "\"");
+    return errorResponse(400,
+                         "/mutate handles CREATE and UPDATE (DELETE passes), not \"" + op + "\"");
   }
   if (request.object.is_null()) return errorResponse(400, "request.object is missing for " + op);
   return std::nullopt;

@@ -2,6 +2,7 @@
 // and refuses changes that introduce a finding configured to deny.
 
 #include <algorithm>
+#include <chrono>
 #include <map>
 #include <memory>
 #include <set>
@@ -458,11 +459,30 @@ Inputs inputsWithin(const ClusterState& snapshot, const Reach& reach) {
   return out;
 }
 
+// A verdict on state older than maxStalenessSeconds could admit what the live cluster forbids
+// (or refuse what it allows). Readiness already turns false then; a request that still arrives
+// is refused, or admitted with a warning when the operator chose failOpenWhenStale.
+std::optional<AdmissionResponse> staleStateResponse(const AdmissionContext& context) {
+  const auto age = StateStore::Clock::now() - context.state.lastSync();
+  if (age <= std::chrono::seconds(context.config.max_staleness_seconds)) return std::nullopt;
+  const std::string what =
+      "cluster state is stale: last confirmed " +
+      std::to_string(std::chrono::duration_cast<std::chrono::seconds>(age).count()) +
+      " s ago (limit " + std::to_string(context.config.max_staleness_seconds) + " s)";
+  if (context.config.fail_open_when_stale) {
+    AdmissionResponse response = allowResponse();
+    response.warnings.push_back("peergate admitted this unchecked: " + what);
+    return response;
+  }
+  return errorResponse(503, what + "; peergate cannot judge the change until it resyncs");
+}
+
 AdmissionResponse validateAdmission(const AdmissionContext& context,
                                     const AdmissionRequest& request, AdmissionOutcome& outcome) {
   if (auto problem = checkRequest(request)) return *problem;
   const StateStore::Snapshot snapshot = context.state.current();
   if (!snapshot) return errorResponse(500, "cluster state not synced yet; retry shortly");
+  if (auto stale = staleStateResponse(context)) return *stale;
   Change change;
   if (auto problem = decodeChange(request, change)) return *problem;
   outcome.name = change.ref.name;

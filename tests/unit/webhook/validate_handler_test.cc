@@ -471,3 +471,38 @@ spec: {mtls: {mode: STRICT}}
 
 }  // namespace
 }  // namespace peergate::webhook::testing
+
+namespace peergate::webhook::testing {
+namespace {
+
+using Catch::Contains;
+
+WebhookConfig staleAfterZeroSeconds(bool fail_open) {
+  WebhookConfig config;
+  config.max_staleness_seconds = 0;  // any age is too old
+  config.fail_open_when_stale = fail_open;
+  return config;
+}
+
+TEST_CASE("on stale cluster state /validate refuses with 503 rather than guess", "[admission]") {
+  Webhook webhook(kClusterYaml, staleAfterZeroSeconds(false));
+  const Reply reply =
+      post(webhook.handler, "/validate", policyReview({.ns = "legacy", .mode = "STRICT"}));
+  INFO(reply.body.dump());
+  CHECK_FALSE(reply.allowed());
+  CHECK(reply.code() == 503);
+  CHECK_THAT(reply.message(), Contains("cluster state is stale"));
+  CHECK(reply.outcome.errored);
+}
+
+TEST_CASE("failOpenWhenStale admits unchecked, with a warning saying so", "[admission]") {
+  Webhook webhook(kClusterYaml, staleAfterZeroSeconds(true));
+  const Reply reply =
+      post(webhook.handler, "/validate", policyReview({.ns = "legacy", .mode = "STRICT"}));
+  INFO(reply.body.dump());
+  CHECK(reply.allowed());
+  CHECK_THAT(reply.warnings(), Contains("admitted this unchecked"));
+}
+
+}  // namespace
+}  // namespace peergate::webhook::testing
