@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <set>
+#include <string_view>
 #include <tuple>
 
 namespace peergate::validation {
@@ -84,6 +85,7 @@ ClusterState::ClusterState(Inputs inputs) : inputs_(std::move(inputs)) {
   }
 
   for (const Workload* w : workloads_) dataplane_.emplace(w, decideFor(*w));
+  indexDestinationRules();
 
   std::set<std::string> names;
   for (const auto& [name, ns] : namespaces_) names.insert(name);
@@ -92,6 +94,41 @@ ClusterState::ClusterState(Inputs inputs) : inputs_(std::move(inputs)) {
   for (const auto& [name, list] : services_by_ns_) names.insert(name);
   for (const DestinationRule& dr : inputs_.destination_rules) names.insert(dr.meta.namespace_name);
   namespace_names_.assign(names.begin(), names.end());
+}
+
+void ClusterState::indexDestinationRules() {
+  for (const DestinationRule& rule : inputs_.destination_rules) {
+    if (rule.host.find('*') != std::string::npos) {
+      wildcard_rules_.push_back(&rule);
+      continue;
+    }
+    std::set<std::string_view> keys = {rule.meta.namespace_name};
+    std::string_view host = rule.host;
+    while (!host.empty()) {
+      const std::size_t dot = std::min(host.find('.'), host.size());
+      keys.insert(host.substr(0, dot));
+      host.remove_prefix(std::min(dot + 1, host.size()));
+    }
+    for (const std::string_view key : keys) {
+      auto it = rules_by_label_.find(key);
+      if (it == rules_by_label_.end())
+        it = rules_by_label_.emplace(std::string(key), std::vector<const DestinationRule*>{}).first;
+      it->second.push_back(&rule);
+    }
+  }
+}
+
+std::vector<const DestinationRule*> ClusterState::destinationRulesReaching(
+    const std::set<std::string>& namespaces) const {
+  std::vector<const DestinationRule*> out = wildcard_rules_;
+  for (const std::string& ns : namespaces) {
+    const auto it = rules_by_label_.find(ns);
+    if (it != rules_by_label_.end()) out.insert(out.end(), it->second.begin(), it->second.end());
+  }
+  // The rules live in one vector: address order is input order.
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+  return out;
 }
 
 // Running pods are the truth when the input has them: a template that would be injected says

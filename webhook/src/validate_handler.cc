@@ -128,16 +128,6 @@ std::vector<std::string> hostLabels(std::string_view host) {
   return labels;
 }
 
-// Whether a DestinationRule's host may name a service in one of `namespaces` (a superset).
-bool mayName(const validation::DestinationRule& rule, const std::set<std::string>& namespaces) {
-  if (rule.host.find('*') != std::string::npos || namespaces.count(rule.meta.namespace_name)) {
-    return true;
-  }
-  const std::vector<std::string> labels = hostLabels(rule.host);
-  return std::any_of(labels.begin(), labels.end(),
-                     [&](const std::string& label) { return namespaces.count(label) > 0; });
-}
-
 // Appends the namespace `ns` and what lives in it: policies, workloads (with the pods and
 // ReplicaSets folded into them) and services.
 void copyNamespace(const ClusterState& snapshot, const std::string& ns, Inputs& out) {
@@ -453,8 +443,8 @@ Inputs inputsWithin(const ClusterState& snapshot, const Reach& reach) {
   std::set<std::string> namespaces = reach.namespaces;
   namespaces.insert(snapshot.mesh().root_namespace);
   for (const std::string& ns : namespaces) copyNamespace(snapshot, ns, out);
-  for (const validation::DestinationRule& rule : snapshot.inputs().destination_rules) {
-    if (mayName(rule, namespaces)) out.destination_rules.push_back(rule);
+  for (const validation::DestinationRule* rule : snapshot.destinationRulesReaching(namespaces)) {
+    out.destination_rules.push_back(*rule);
   }
   return out;
 }

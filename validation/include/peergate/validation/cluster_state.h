@@ -1,6 +1,8 @@
 #pragma once
 
+#include <functional>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -37,9 +39,16 @@ class ClusterState {
   const std::vector<const PeerAuthentication*>& policiesIn(const std::string& ns) const;
   const std::vector<const Service*>& servicesIn(const std::string& ns) const;
   const Service* findService(const std::string& ns, const std::string& name) const;
+  // DestinationRules that may apply to services of `namespaces`: the rules in them, the rules
+  // whose host names one of them as a dot-separated label ("svc.ns", "svc.ns.svc.cluster.local")
+  // and wildcard hosts. A superset (a short host "reviews" is indexed under "reviews"), in input
+  // order, found through an index: the webhook asks this on every review.
+  std::vector<const DestinationRule*> destinationRulesReaching(
+      const std::set<std::string>& namespaces) const;
 
  private:
   DataplaneDecision decideFor(const Workload& workload) const;
+  void indexDestinationRules();
 
   Inputs inputs_;
   std::vector<const Workload*> workloads_;
@@ -50,6 +59,8 @@ class ClusterState {
   std::map<std::string, std::vector<const Workload*>> workloads_by_ns_;
   std::map<std::string, std::vector<const PeerAuthentication*>> policies_by_ns_;
   std::map<std::string, std::vector<const Service*>> services_by_ns_;
+  std::map<std::string, std::vector<const DestinationRule*>, std::less<>> rules_by_label_;
+  std::vector<const DestinationRule*> wildcard_rules_;
 };
 
 // Labels match when every selector label is present with the same value.
