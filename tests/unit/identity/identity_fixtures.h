@@ -11,10 +11,12 @@
 #include <fstream>
 #include <iterator>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include <openssl/pem.h>
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
 #include <catch2/catch.hpp>
 
 namespace peergate::identity::testing {
@@ -93,6 +95,39 @@ inline TestCert opensslSelfSigned(const TempDir& dir, const std::string& name,
   INFO(made.output);
   REQUIRE(made.status == 0);
   return readCertFile(dir / (name + ".pem"));
+}
+
+// X509_verify_cert of `leaf` against the single trusted root `ca` for `purpose`
+// (X509_PURPOSE_SSL_CLIENT / _SSL_SERVER) at `at`, in X509_STRICT mode (RFC 5280 checks such as
+// "an empty subject needs a critical SAN"). Returns X509_V_OK or the verification error.
+inline int verifyChain(X509* ca, X509* leaf, int purpose, time_t at) {
+  X509_STORE* store = X509_STORE_new();
+  X509_STORE_CTX* context = X509_STORE_CTX_new();
+  REQUIRE(store != nullptr);
+  REQUIRE(context != nullptr);
+  REQUIRE(X509_STORE_add_cert(store, ca) == 1);
+  REQUIRE(X509_STORE_CTX_init(context, store, leaf, nullptr) == 1);
+  X509_VERIFY_PARAM* param = X509_STORE_CTX_get0_param(context);
+  X509_VERIFY_PARAM_set_flags(param, X509_V_FLAG_X509_STRICT);
+  X509_VERIFY_PARAM_set_time(param, at);
+  REQUIRE(X509_STORE_CTX_set_purpose(context, purpose) == 1);
+  const int verified = X509_verify_cert(context);
+  const int error = X509_STORE_CTX_get_error(context);
+  X509_STORE_CTX_free(context);
+  X509_STORE_free(store);
+  if (verified == 1) REQUIRE(error == X509_V_OK);
+  return verified == 1 ? X509_V_OK : (error == X509_V_OK ? X509_V_ERR_UNSPECIFIED : error);
+}
+
+inline std::string verifyErrorText(int error) { return X509_verify_cert_error_string(error); }
+
+// `openssl verify -x509_strict -purpose PURPOSE -CAfile CA CERT` on files, exit status 0 when
+// it prints "CERT: OK". `at` (seconds since the epoch) replaces the current time.
+inline CommandOutput opensslVerify(const std::string& ca_file, const std::string& cert_file,
+                                   const std::string& purpose, std::optional<time_t> at = {}) {
+  const std::string attime = at ? " -attime " + std::to_string(*at) : "";
+  return shell("openssl verify -x509_strict" + attime + " -purpose " + purpose + " -CAfile '" +
+               ca_file + "' '" + cert_file + "'");
 }
 
 }  // namespace peergate::identity::testing
