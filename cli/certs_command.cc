@@ -222,8 +222,8 @@ void reportLeaf(X509* cert, Clock::time_point now, const CommonFlags& options, S
   streams.out << "serial " << id::serialHex(cert) << ", valid until "
               << id::isoTime(validity.not_after) << "\n";
   if (validity.not_after + std::chrono::seconds(1) < now + requested) {
-    const auto lifetime =
-        std::chrono::duration_cast<std::chrono::seconds>(validity.not_after - now);
+    const auto lifetime = std::chrono::duration_cast<std::chrono::seconds>(
+        validity.not_after - std::chrono::floor<std::chrono::seconds>(now));
     streams.err << "warning: --ttl " << options.ttl
                 << " goes past the CA's expiry; the certificate ends with the CA at "
                 << id::isoTime(validity.not_after) << " (" << formatDuration(lifetime) << ")\n";
