@@ -31,7 +31,8 @@ struct RootOptions {
 // A self-signed root: subject O=peergate, CN=peergate root CA; basicConstraints critical
 // CA:TRUE, pathlen:0 (it signs workload and serving leaves directly, never intermediates);
 // keyUsage critical keyCertSign, cRLSign; a subject key identifier; notBefore backdated 5
-// minutes for clock skew; a random 128-bit serial. Error codes "ca.ttl", "ca.create".
+// minutes for clock skew; a random 128-bit serial. Error codes "ca.ttl", "key.generate",
+// "issue.*" (OpenSSL failures building the certificate).
 Result<CertificateAuthority> createRootCa(const RootOptions& options, Clock::time_point now);
 
 // A CA from PEM texts: the certificate must be a CA (basicConstraints CA:TRUE and, when keyUsage

@@ -13,7 +13,7 @@
 namespace peergate::identity {
 
 // A CSR signed by `key` with an empty subject and one requested extension: a critical URI SAN
-// with id.uri(). Error code "csr.create".
+// with id.uri(). Error codes "spiffe.*" (a malformed id), "csr.create".
 Result<CsrPtr> makeWorkloadCsr(EVP_PKEY* key, const SpiffeId& id);
 
 Result<std::string> csrPem(X509_REQ* csr);

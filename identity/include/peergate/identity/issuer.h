@@ -30,7 +30,8 @@ struct IssueOptions {
 // keyUsage critical digitalSignature (+ keyEncipherment for RSA keys), extendedKeyUsage
 // serverAuth + clientAuth, subject and authority key identifiers, random 128-bit serial,
 // notBefore = now - 5 min, notAfter = now + ttl but never after the CA's notAfter.
-// Error codes "issue.ttl", "issue.ca_expired", "key.*", "issue.sign".
+// Error codes "issue.ttl", "issue.ca_expired", "issue.ca_not_yet_valid", "key.weak",
+// "key.unsupported", "spiffe.*" (a malformed id), "issue.*" (OpenSSL failures).
 Result<CertPtr> issueWorkloadCert(const CertificateAuthority& ca, EVP_PKEY* subject_key,
                                   const SpiffeId& id, const IssueOptions& options);
 
