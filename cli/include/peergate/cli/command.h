@@ -34,5 +34,6 @@ Command addPlanCommand(CLI::App& root);
 Command addInjectCommand(CLI::App& root);
 Command addIptablesCommand(CLI::App& root);
 Command addWebhookCommand(CLI::App& root);
+Command addCertsCommand(CLI::App& root);
 
 }  // namespace peergate::cli
