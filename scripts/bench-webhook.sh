@@ -210,7 +210,9 @@ threads_used="$(awk '/^Threads/ {print $2}' "/proc/$webhook_pid/status")"
 curl -sf "http://127.0.0.1:$admin_port/metrics" >"$tmp/metrics.txt"
 
 # --- report -----------------------------------------------------------------------------------
-report="$out/webhook$([[ $quick -eq 1 ]] && echo -quick).json"
+suffix=""
+[[ $quick -eq 1 ]] && suffix="-quick"
+report="$out/webhook$suffix.json"
 python3 - "$results" "$report" "$state" "$rss_kb" "$hwm_kb" "$ready_seconds" "$verdict" \
   "$duration" "$threads" "$threads_used" "$tmp/metrics.txt" "$(nproc)" "$pods" "$ns" \
   "$load_before" "$load_after" <<'EOF'
