@@ -17,8 +17,9 @@ namespace {
 
 // Every subcommand, in `--help` order. Adding one (webhook, proxy, iptables, inject, certs) is
 // one line here.
-constexpr std::array<CommandRegistrar, 5> kCommands = {
-    &addCheckCommand, &addDescribeCommand, &addPlanCommand, &addInjectCommand, &addWebhookCommand,
+constexpr std::array<CommandRegistrar, 6> kCommands = {
+    &addCheckCommand,   &addDescribeCommand, &addPlanCommand,
+    &addInjectCommand,  &addWebhookCommand,  &addProxyCommand,
 };
 
 constexpr const char* kFooter =

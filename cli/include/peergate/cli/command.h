@@ -33,5 +33,6 @@ Command addDescribeCommand(CLI::App& root);
 Command addPlanCommand(CLI::App& root);
 Command addInjectCommand(CLI::App& root);
 Command addWebhookCommand(CLI::App& root);
+Command addProxyCommand(CLI::App& root);
 
 }  // namespace peergate::cli
