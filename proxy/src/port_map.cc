@@ -7,15 +7,15 @@
 namespace peergate::proxy {
 namespace {
 
+// "a,b," is three entries, the last one empty (and so reported), not two.
 std::vector<std::string_view> splitList(std::string_view text) {
   std::vector<std::string_view> parts;
-  while (!text.empty()) {
+  for (;;) {
     const std::size_t comma = text.find(',');
     parts.push_back(text.substr(0, comma));
-    if (comma == std::string_view::npos) break;
+    if (comma == std::string_view::npos) return parts;
     text.remove_prefix(comma + 1);
   }
-  return parts;
 }
 
 std::optional<uint16_t> parsePort(std::string_view text, bool allow_zero) {
