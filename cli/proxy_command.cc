@@ -101,9 +101,9 @@ bool completeOptions(ProxyFlags& flags, std::ostream& err) {
 
 int runProxy(ProxyFlags& flags, Streams& streams) {
   if (!completeOptions(flags, streams.err)) return kExitUsage;
-  webhook::configureLogging(webhook::parseLogFormat(flags.log_format).value_or(
-                                webhook::LogFormat::Json),
-                            spdlog::level::from_str(flags.log_level));
+  webhook::configureLogging(
+      webhook::parseLogFormat(flags.log_format).value_or(webhook::LogFormat::Json),
+      spdlog::level::from_str(flags.log_level));
   const sigset_t signals = blockShutdownSignals();
   px::ProxyStats stats;
   px::ProxyServer proxy(flags.options, stats);
@@ -121,8 +121,7 @@ int runProxy(ProxyFlags& flags, Streams& streams) {
   }
   const int signal_number = waitForSignal(signals);
   spdlog::info("{}: draining {} open connections (up to {} s)",
-               signal_number == SIGINT ? "SIGINT" : "SIGTERM", stats.active(),
-               flags.drain_timeout);
+               signal_number == SIGINT ? "SIGINT" : "SIGTERM", stats.active(), flags.drain_timeout);
   if (!proxy.drain(flags.options.limits.drain_timeout)) {
     spdlog::warn("drain timed out; closing {} connections", stats.active());
   }

@@ -18,8 +18,8 @@ namespace {
 // Every subcommand, in `--help` order. Adding one (webhook, proxy, iptables, inject, certs) is
 // one line here.
 constexpr std::array<CommandRegistrar, 6> kCommands = {
-    &addCheckCommand,   &addDescribeCommand, &addPlanCommand,
-    &addInjectCommand,  &addWebhookCommand,  &addProxyCommand,
+    &addCheckCommand,  &addDescribeCommand, &addPlanCommand,
+    &addInjectCommand, &addWebhookCommand,  &addProxyCommand,
 };
 
 constexpr const char* kFooter =

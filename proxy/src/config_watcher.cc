@@ -53,8 +53,8 @@ std::vector<ConfigWatcher::FileStamp> ConfigWatcher::stampPolicyFiles() const {
     FileStamp stamp{file.string()};
     if (::stat(stamp.path.c_str(), &info) == 0) {
       stamp.size = static_cast<std::uintmax_t>(info.st_size);
-      stamp.mtime_ns = static_cast<std::int64_t>(info.st_mtim.tv_sec) * 1'000'000'000 +
-                       info.st_mtim.tv_nsec;
+      stamp.mtime_ns =
+          static_cast<std::int64_t>(info.st_mtim.tv_sec) * 1'000'000'000 + info.st_mtim.tv_nsec;
       stamp.inode = info.st_ino;
     }
     stamps.push_back(std::move(stamp));

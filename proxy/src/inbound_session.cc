@@ -102,8 +102,8 @@ void InboundSession::peek() {
       return self->close();
     }
     unsigned char head[2];
-    const ssize_t got = ::recv(self->client_.native_handle(), head, sizeof head,
-                               MSG_PEEK | MSG_DONTWAIT);
+    const ssize_t got =
+        ::recv(self->client_.native_handle(), head, sizeof head, MSG_PEEK | MSG_DONTWAIT);
     if (got < 0) {
       if (errno == EAGAIN || errno == EWOULDBLOCK) return self->peek();
       return self->close();
@@ -157,8 +157,7 @@ void InboundSession::onHandshake(const std::error_code& ec) {
   disarmDeadline();
   if (closed_) return;
   if (ec) return refuse(port_, "mtls", handshakeFailure(ec));
-  context_.stats.observeInbound(port_, source_ip_, verification_.peer_id,
-                                ProxyStats::Clock::now());
+  context_.stats.observeInbound(port_, source_ip_, verification_.peer_id, ProxyStats::Clock::now());
   forward("mtls");
 }
 

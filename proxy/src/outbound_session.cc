@@ -51,8 +51,8 @@ void OutboundSession::start() {
 void OutboundSession::onConnected(const std::error_code& ec) {
   const int port = destination_.port();
   if (ec) {
-    spdlog::info("outbound: cannot connect to {}:{}: {}", destination_.address().to_string(),
-                 port, ec.message());
+    spdlog::info("outbound: cannot connect to {}:{}: {}", destination_.address().to_string(), port,
+                 ec.message());
     record(port, peer_ ? "mtls" : "plaintext", "upstream_failed");
     return close();
   }

@@ -28,7 +28,8 @@ std::optional<uint16_t> parsePort(std::string_view text, bool allow_zero) {
 
 bool validIp(const std::string& ip) {
   unsigned char buffer[sizeof(in6_addr)];
-  return inet_pton(AF_INET, ip.c_str(), buffer) == 1 || inet_pton(AF_INET6, ip.c_str(), buffer) == 1;
+  return inet_pton(AF_INET, ip.c_str(), buffer) == 1 ||
+         inet_pton(AF_INET6, ip.c_str(), buffer) == 1;
 }
 
 // "IP:PORT" or "[IPv6]:PORT".

@@ -2,11 +2,11 @@
 
 #include <thread>
 
+#include <spdlog/spdlog.h>
 #include <asio/io_context.hpp>
 #include <asio/ip/tcp.hpp>
 #include <asio/post.hpp>
 #include <asio/steady_timer.hpp>
-#include <spdlog/spdlog.h>
 
 #include "session.h"
 
@@ -114,8 +114,8 @@ ProxyServer::~ProxyServer() { stop(); }
 bool ProxyServer::start(std::string& error) {
   std::error_code ec;
   const asio::ip::address bind = asio::ip::make_address(options_.bind_address, ec);
-  const asio::ip::address app = ec ? asio::ip::address() : asio::ip::make_address(
-                                                               options_.app_address, ec);
+  const asio::ip::address app =
+      ec ? asio::ip::address() : asio::ip::make_address(options_.app_address, ec);
   if (ec) {
     error = "bad --bind-address or --app-address: " + ec.message();
     return false;

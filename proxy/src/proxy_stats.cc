@@ -62,8 +62,8 @@ void ProxyStats::setCertExpiry(Clock::time_point not_after) {
   cert_expiry_.store(static_cast<double>(Clock::to_time_t(not_after)));
 }
 
-void ProxyStats::observeInbound(int port, const std::string& source_ip,
-                                const std::string& identity, Clock::time_point now) {
+void ProxyStats::observeInbound(int port, const std::string& source_ip, const std::string& identity,
+                                Clock::time_point now) {
   SourceKey key{port, identity.empty() ? "plaintext" : "mtls",
                 identity.empty() ? source_ip : identity};
   std::lock_guard lock(mutex_);
@@ -128,8 +128,7 @@ std::string ProxyStats::renderMetrics() const {
   return out.str();
 }
 
-std::string ProxyStats::renderObservations(const ProxyPolicy& policy,
-                                           Clock::time_point now) const {
+std::string ProxyStats::renderObservations(const ProxyPolicy& policy, Clock::time_point now) const {
   nlohmann::ordered_json document;
   document["apiVersion"] = "peergate.io/v1alpha1";
   document["kind"] = "Observations";

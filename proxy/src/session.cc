@@ -1,7 +1,7 @@
 #include "session.h"
 
-#include <asio/connect.hpp>
 #include <spdlog/spdlog.h>
+#include <asio/connect.hpp>
 
 namespace peergate::proxy {
 
@@ -38,10 +38,10 @@ void Session::close() {
 
 void Session::armDeadline(std::chrono::milliseconds timeout, std::function<void()> on_expiry) {
   deadline_.expires_after(timeout);
-  deadline_.async_wait([self = shared_from_this(), on_expiry = std::move(on_expiry)](
-                           const std::error_code& ec) {
-    if (!ec && !self->closed_) on_expiry();
-  });
+  deadline_.async_wait(
+      [self = shared_from_this(), on_expiry = std::move(on_expiry)](const std::error_code& ec) {
+        if (!ec && !self->closed_) on_expiry();
+      });
 }
 
 void Session::disarmDeadline() { deadline_.cancel(); }
@@ -52,16 +52,16 @@ void Session::connectUpstream(const asio::ip::tcp::endpoint& target,
     std::error_code ignored;
     upstream_.close(ignored);  // the pending connect completes with operation_aborted
   });
-  upstream_.async_connect(target, [self = shared_from_this(), on_done = std::move(on_done)](
-                                      const std::error_code& ec) {
-    self->disarmDeadline();
-    if (self->closed_) return;
-    if (!ec) {
-      std::error_code ignored;
-      self->upstream_.set_option(asio::ip::tcp::no_delay(true), ignored);
-    }
-    on_done(ec);
-  });
+  upstream_.async_connect(
+      target, [self = shared_from_this(), on_done = std::move(on_done)](const std::error_code& ec) {
+        self->disarmDeadline();
+        if (self->closed_) return;
+        if (!ec) {
+          std::error_code ignored;
+          self->upstream_.set_option(asio::ip::tcp::no_delay(true), ignored);
+        }
+        on_done(ec);
+      });
 }
 
 void Session::record(int port, std::string_view security, std::string_view outcome) {
@@ -128,22 +128,21 @@ void Session::onRead(int from, const std::error_code& ec, std::size_t bytes) {
 }
 
 void Session::writeOut(int from, std::size_t offset, std::size_t size) {
-  streams_[1 - from]->writeSome(
-      asio::buffer(buffers_[from].get() + offset, size - offset),
-      [self = shared_from_this(), from, offset, size](const std::error_code& ec,
-                                                       std::size_t written) {
-        if (self->closed_) return;
-        if (ec) {
-          self->close();
-          return;
-        }
-        self->last_activity_ = std::chrono::steady_clock::now();
-        if (offset + written < size) {
-          self->writeOut(from, offset + written, size);
-        } else {
-          self->pump(from);
-        }
-      });
+  streams_[1 - from]->writeSome(asio::buffer(buffers_[from].get() + offset, size - offset),
+                                [self = shared_from_this(), from, offset, size](
+                                    const std::error_code& ec, std::size_t written) {
+                                  if (self->closed_) return;
+                                  if (ec) {
+                                    self->close();
+                                    return;
+                                  }
+                                  self->last_activity_ = std::chrono::steady_clock::now();
+                                  if (offset + written < size) {
+                                    self->writeOut(from, offset + written, size);
+                                  } else {
+                                    self->pump(from);
+                                  }
+                                });
 }
 
 void Session::onShutdown(int from, const std::error_code& ec) {

@@ -59,8 +59,8 @@ class Session : public std::enable_shared_from_this<Session> {
 
   SessionContext& context_;
   const Direction direction_;
-  asio::ip::tcp::socket client_;    // the accepted socket until it becomes streams_[0]
-  asio::ip::tcp::socket upstream_;  // the connected socket until it becomes streams_[1]
+  asio::ip::tcp::socket client_;        // the accepted socket until it becomes streams_[0]
+  asio::ip::tcp::socket upstream_;      // the connected socket until it becomes streams_[1]
   std::unique_ptr<Stream> streams_[2];  // [0] the accepting side, [1] the upstream side
   bool closed_ = false;
 

@@ -73,8 +73,8 @@ TlsStream::~TlsStream() { SSL_free(ssl_); }
 void TlsStream::drive(std::function<int()> attempt, DoneHandler on_error) {
   const int result = attempt();
   if (!isWait(result)) return;
-  const auto wait = result == SSL_ERROR_WANT_READ ? asio::socket_base::wait_read
-                                                  : asio::socket_base::wait_write;
+  const auto wait =
+      result == SSL_ERROR_WANT_READ ? asio::socket_base::wait_read : asio::socket_base::wait_write;
   socket_.async_wait(wait, [this, attempt = std::move(attempt),
                             on_error = std::move(on_error)](const std::error_code& ec) mutable {
     if (ec) {

@@ -50,8 +50,8 @@ std::string chainFailure(int x509_error) {
 
 // OpenSSL's chain verdict first; on the leaf, the SPIFFE rules and (outbound) secure naming.
 int verifyPeer(int preverify_ok, X509_STORE_CTX* store) {
-  auto* ssl = static_cast<SSL*>(
-      X509_STORE_CTX_get_ex_data(store, SSL_get_ex_data_X509_STORE_CTX_idx()));
+  auto* ssl =
+      static_cast<SSL*>(X509_STORE_CTX_get_ex_data(store, SSL_get_ex_data_X509_STORE_CTX_idx()));
   auto* verification = static_cast<PeerVerification*>(SSL_get_ex_data(ssl, verificationIndex()));
   if (verification == nullptr) return 0;
   if (preverify_ok != 1) {
@@ -86,8 +86,8 @@ std::string readFile(const fs::path& path) {
 
 struct Pem {
   X509* leaf = nullptr;
-  STACK_OF(X509)* chain = sk_X509_new_null();
-  STACK_OF(X509)* roots = sk_X509_new_null();
+  STACK_OF(X509) * chain = sk_X509_new_null();
+  STACK_OF(X509) * roots = sk_X509_new_null();
   EVP_PKEY* key = nullptr;
   ~Pem() {
     X509_free(leaf);
@@ -98,7 +98,7 @@ struct Pem {
 };
 
 // Every certificate of a PEM text, in order.
-void readCertificates(const std::string& pem, STACK_OF(X509)* out) {
+void readCertificates(const std::string& pem, STACK_OF(X509) * out) {
   BIO* bio = BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size()));
   while (X509* cert = PEM_read_bio_X509(bio, nullptr, nullptr, nullptr)) sk_X509_push(out, cert);
   ERR_clear_error();  // the loop ends on "no start line"
@@ -134,8 +134,8 @@ bool parsePem(const fs::path& dir, const std::string (&texts)[3], Pem& pem, std:
 
 bool configure(SSL_CTX* ctx, const Pem& pem, std::string& error) {
   SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
-  SSL_CTX_set_options(ctx, SSL_OP_IGNORE_UNEXPECTED_EOF | SSL_OP_NO_TICKET |
-                               SSL_OP_NO_RENEGOTIATION);
+  SSL_CTX_set_options(ctx,
+                      SSL_OP_IGNORE_UNEXPECTED_EOF | SSL_OP_NO_TICKET | SSL_OP_NO_RENEGOTIATION);
   // Partial writes and moving buffers suit a fixed splice buffer; released buffers keep idle
   // connections small.
   SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |

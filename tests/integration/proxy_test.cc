@@ -22,11 +22,11 @@
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
+#include "../support/proxy_harness.h"
 #include "peergate/proxy/admin_server.h"
 #include "peergate/proxy/proxy_server.h"
 #include "peergate/proxy/proxy_stats.h"
 #include "peergate/validation/observations.h"
-#include "../support/proxy_harness.h"
 
 namespace peergate::proxy {
 namespace {
@@ -116,8 +116,7 @@ TEST_CASE("STRICT accepts a mesh client and the app sees its bytes", "[proxy]") 
   }));
 }
 
-TEST_CASE("STRICT refuses plaintext and every certificate that is not a mesh identity",
-          "[proxy]") {
+TEST_CASE("STRICT refuses plaintext and every certificate that is not a mesh identity", "[proxy]") {
   quietLogs();
   const auto [identity, reason] = GENERATE(table<std::string, std::string>({
       {"", "no_client_cert"},
@@ -136,8 +135,7 @@ TEST_CASE("STRICT refuses plaintext and every certificate that is not a mesh ide
   CHECK(exchange.received.find("secret") == std::string::npos);
 
   CHECK(exchangePlain("127.0.0.1", proxy.inbound(), "GET / HTTP/1.0\r\n\r\n").empty());
-  CHECK(eventually(
-      [&] { return proxy.stats.handshakeFailures(Direction::Inbound, reason) == 1; }));
+  CHECK(eventually([&] { return proxy.stats.handshakeFailures(Direction::Inbound, reason) == 1; }));
   CHECK(eventually(
       [&] { return proxy.stats.handshakeFailures(Direction::Inbound, "plaintext") == 1; }));
   CHECK(proxy.stats.connections(Direction::Inbound, app.port(), "mtls", "rejected") == 1);
@@ -157,8 +155,7 @@ TEST_CASE("PERMISSIVE serves plaintext and mTLS on the same port", "[proxy]") {
   CHECK(exchangeTls(proxy.inbound(), identityDir("untrusted"), "x").received.empty());
   CHECK(eventually([&] {
     return proxy.stats.connections(Direction::Inbound, app.port(), "mtls", "forwarded") == 1 &&
-           proxy.stats.connections(Direction::Inbound, app.port(), "plaintext", "forwarded") ==
-               1 &&
+           proxy.stats.connections(Direction::Inbound, app.port(), "plaintext", "forwarded") == 1 &&
            proxy.stats.handshakeFailures(Direction::Inbound, "untrusted_chain") == 1;
   }));
   CHECK(app.connections() == 2);
@@ -254,15 +251,14 @@ TEST_CASE("outbound refuses a server whose SPIFFE ID is not the destination's (s
   ClusterFiles files(app.port(), testing::httpbinPolicyYaml("STRICT"));
   // 127.0.0.3 is pod foo/other (sa other), but this server presents foo/httpbin.
   RunningProxy impostor(serverOptions(files.dir.path(), {app.port()}, "127.0.0.3"));
-  RunningProxy client(OutboundChain::clientOptions(files.dir.path(), "127.0.0.3",
-                                                   impostor.inbound()));
+  RunningProxy client(
+      OutboundChain::clientOptions(files.dir.path(), "127.0.0.3", impostor.inbound()));
 
   CHECK(exchangePlain("127.0.0.1", client.outbound(), "secret").empty());
   CHECK(eventually([&] {
     return client.stats.handshakeFailures(Direction::Outbound, "identity_mismatch") == 1;
   }));
-  CHECK(client.stats.connections(Direction::Outbound, impostor.inbound(), "mtls", "rejected") ==
-        1);
+  CHECK(client.stats.connections(Direction::Outbound, impostor.inbound(), "mtls", "rejected") == 1);
   CHECK(app.connections() == 0);
 }
 
@@ -274,8 +270,7 @@ TEST_CASE("outbound passes plaintext to destinations without a proxy", "[proxy]"
 
   CHECK(exchangePlain("127.0.0.1", client.outbound(), "legacy") == "legacyEOF:6");
   CHECK(eventually([&] {
-    return client.stats.connections(Direction::Outbound, app.port(), "plaintext", "forwarded") ==
-           1;
+    return client.stats.connections(Direction::Outbound, app.port(), "plaintext", "forwarded") == 1;
   }));
 }
 
@@ -353,10 +348,11 @@ TEST_CASE("metrics and /identities report what the proxy saw", "[proxy]") {
   const std::string port = std::to_string(app.port());
   CHECK(eventually([&] {
     auto metrics = http.Get("/metrics");
-    return metrics && metrics->body.find("peergate_proxy_connections_total{direction=\"inbound\","
-                                         "port=\"" +
-                                         port + "\",security=\"mtls\",outcome=\"forwarded\"} 2") !=
-                          std::string::npos;
+    return metrics &&
+           metrics->body.find(
+               "peergate_proxy_connections_total{direction=\"inbound\","
+               "port=\"" +
+               port + "\",security=\"mtls\",outcome=\"forwarded\"} 2") != std::string::npos;
   }));
   const std::string metrics = http.Get("/metrics")->body;
   CHECK(metrics.find("peergate_proxy_connections_total{direction=\"inbound\",port=\"" + port +
@@ -439,6 +435,52 @@ TEST_CASE("a 64 MiB transfer through two proxies keeps memory bounded", "[proxy]
   CHECK(chain.client.stats.active() <= 1);
 }
 
+TEST_CASE("timeouts close stalled handshakes and idle connections; the limit caps connections",
+          "[proxy]") {
+  quietLogs();
+  EchoApp app;
+  EchoApp open_app;
+  ClusterFiles files(app.port(),
+                     testing::httpbinPolicyYaml("STRICT", {{open_app.port(), "PERMISSIVE"}}));
+  ProxyOptions options = serverOptions(files.dir.path(), {app.port(), open_app.port()});
+  options.limits.handshake_timeout = 300ms;
+  options.limits.idle_timeout = 300ms;
+  options.limits.max_connections = 2;
+  RunningProxy proxy(std::move(options));
+
+  SECTION("a TLS record header and then silence") {
+    const int fd = testing::connectTcp("127.0.0.1", proxy.inbound());
+    REQUIRE(fd >= 0);
+    REQUIRE(testing::sendAll(fd, std::string("\x16\x03\x01", 3)));
+    const auto started = std::chrono::steady_clock::now();
+    CHECK(testing::readToEnd(fd).empty());
+    CHECK(std::chrono::steady_clock::now() - started < 3s);
+    ::close(fd);
+    CHECK(eventually([&] {
+      return proxy.stats.handshakeFailures(Direction::Inbound, "handshake_timeout") == 1;
+    }));
+  }
+  SECTION("an established connection without traffic") {
+    const int fd = testing::connectTcp("127.0.0.1", proxy.inbound(1));
+    REQUIRE(fd >= 0);
+    REQUIRE(testing::sendAll(fd, "x"));
+    const auto started = std::chrono::steady_clock::now();
+    CHECK(testing::readToEnd(fd) == "x");  // then the proxy closes it
+    CHECK(std::chrono::steady_clock::now() - started < 3s);
+    ::close(fd);
+  }
+  SECTION("connections beyond max_connections are closed at accept") {
+    const int first = testing::connectTcp("127.0.0.1", proxy.inbound(1));
+    const int second = testing::connectTcp("127.0.0.1", proxy.inbound(1));
+    REQUIRE(eventually([&] { return proxy.stats.active() == 2; }));
+    CHECK(exchangePlain("127.0.0.1", proxy.inbound(1), "third").empty());
+    CHECK(eventually(
+        [&] { return proxy.stats.connections(Direction::Inbound, 0, "unknown", "limit") == 1; }));
+    ::close(first);
+    ::close(second);
+  }
+}
+
 TEST_CASE("drain waits for open connections and reports the ones still open", "[proxy]") {
   quietLogs();
   EchoApp app;
@@ -469,13 +511,11 @@ TEST_CASE("peergate proxy exits 0 on SIGTERM", "[proxy]") {
   const std::string inbound_map = "0=" + std::to_string(app.port());
   const std::string state = files.dir.path().string();
   const std::string certs = identityDir("httpbin").string();
-  std::vector<std::string> args = {PEERGATE_BINARY,  "proxy",         "--pod",
-                                   "foo/httpbin",    "--cluster-state", state,
-                                   "--certs",        certs,           "--inbound-port",
-                                   "0",              "--outbound-port", "0",
-                                   "--admin-port",   "0",             "--bind-address",
-                                   "127.0.0.1",      "--inbound-map", inbound_map,
-                                   "--log-format",   "text"};
+  std::vector<std::string> args = {PEERGATE_BINARY,   "proxy",     "--pod",           "foo/httpbin",
+                                   "--cluster-state", state,       "--certs",         certs,
+                                   "--inbound-port",  "0",         "--outbound-port", "0",
+                                   "--admin-port",    "0",         "--bind-address",  "127.0.0.1",
+                                   "--inbound-map",   inbound_map, "--log-format",    "text"};
   std::vector<char*> argv;
   for (std::string& arg : args) argv.push_back(arg.data());
   argv.push_back(nullptr);

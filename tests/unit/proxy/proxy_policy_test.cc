@@ -105,10 +105,10 @@ TEST_CASE("a pod missing from the cluster state is a startup error naming it", "
 }
 
 TEST_CASE("without any policy every port is PERMISSIVE", "[proxy]") {
-  const ProxyPolicy policy =
-      build("apiVersion: v1\nkind: Pod\nmetadata: {name: p, namespace: foo}\n"
-            "spec: {containers: [{name: c, image: i}]}\n",
-            "p");
+  const ProxyPolicy policy = build(
+      "apiVersion: v1\nkind: Pod\nmetadata: {name: p, namespace: foo}\n"
+      "spec: {containers: [{name: c, image: i}]}\n",
+      "p");
   CHECK(policy.modeForPort(80) == Mode::Permissive);
   CHECK(policy.proxied_peers.empty());
 }

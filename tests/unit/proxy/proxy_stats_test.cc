@@ -8,8 +8,7 @@ namespace {
 
 using Clock = ProxyStats::Clock;
 
-TEST_CASE("renders connection and handshake counters in the Prometheus text format",
-          "[proxy]") {
+TEST_CASE("renders connection and handshake counters in the Prometheus text format", "[proxy]") {
   ProxyStats stats;
   stats.connection(Direction::Inbound, 8000, "mtls", "forwarded");
   stats.connection(Direction::Inbound, 8000, "mtls", "forwarded");
@@ -63,8 +62,8 @@ TEST_CASE("observations render as a document peergate check --observations reads
 TEST_CASE("the table of observed sources is bounded", "[proxy]") {
   ProxyStats stats;
   for (std::size_t i = 0; i < ProxyStats::kMaxSources + 10; ++i) {
-    stats.observeInbound(80, "10.0." + std::to_string(i / 256) + "." + std::to_string(i % 256),
-                         "", Clock::now());
+    stats.observeInbound(80, "10.0." + std::to_string(i / 256) + "." + std::to_string(i % 256), "",
+                         Clock::now());
   }
   CHECK(stats.renderMetrics().find("peergate_proxy_observed_sources_dropped_total 10\n") !=
         std::string::npos);

@@ -32,7 +32,7 @@ std::optional<std::vector<OutboundMapping>> parseOutboundMap(std::string_view te
 
 // Limits and timeouts of the data path; the defaults follow Istio's where it has one.
 struct ProxyLimits {
-  std::chrono::milliseconds sniff_timeout{1000};      // PERMISSIVE: client silent → plaintext
+  std::chrono::milliseconds sniff_timeout{1000};       // PERMISSIVE: client silent → plaintext
   std::chrono::milliseconds handshake_timeout{10000};  // TLS handshake and upstream connect
   std::chrono::milliseconds idle_timeout{3600000};     // no bytes either way → close (1 h)
   std::chrono::milliseconds drain_timeout{20000};      // SIGTERM: in-flight connections finish

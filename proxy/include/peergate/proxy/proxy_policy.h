@@ -27,8 +27,8 @@ struct ProxyPolicy {
   std::string pod_name;
   std::string workload_name;  // the controller the pod folds into (or the pod itself)
   validation::Mode workload_mode = validation::Mode::Permissive;
-  std::map<int64_t, validation::Mode> port_modes;  // ports the resolution names explicitly
-  std::map<std::string, ProxiedPeer> proxied_peers;  // by status.podIP
+  std::map<int64_t, validation::Mode> port_modes;     // ports the resolution names explicitly
+  std::map<std::string, ProxiedPeer> proxied_peers;   // by status.podIP
   std::map<std::string, std::string> workload_by_ip;  // every pod IP → "ns/name"
 
   // The resolved mode for an inbound (container) port; never Unset.
