@@ -36,15 +36,21 @@ void Session::close() {
   }
 }
 
+// A timer completion already queued when the deadline is re-armed or disarmed still runs; the
+// generation tells it that it belongs to an earlier phase (sniff, handshake, connect).
 void Session::armDeadline(std::chrono::milliseconds timeout, std::function<void()> on_expiry) {
+  const std::uint64_t generation = ++deadline_generation_;
   deadline_.expires_after(timeout);
-  deadline_.async_wait(
-      [self = shared_from_this(), on_expiry = std::move(on_expiry)](const std::error_code& ec) {
-        if (!ec && !self->closed_) on_expiry();
-      });
+  deadline_.async_wait([self = shared_from_this(), generation,
+                        on_expiry = std::move(on_expiry)](const std::error_code& ec) {
+    if (!ec && !self->closed_ && generation == self->deadline_generation_) on_expiry();
+  });
 }
 
-void Session::disarmDeadline() { deadline_.cancel(); }
+void Session::disarmDeadline() {
+  ++deadline_generation_;
+  deadline_.cancel();
+}
 
 void Session::connectUpstream(const asio::ip::tcp::endpoint& target,
                               std::function<void(const std::error_code&)> on_done) {

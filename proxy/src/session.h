@@ -1,6 +1,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -72,6 +73,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void armIdle();
 
   asio::steady_timer deadline_;
+  std::uint64_t deadline_generation_ = 0;
   asio::steady_timer idle_;
   std::chrono::steady_clock::time_point last_activity_{};
   std::unique_ptr<char[]> buffers_[2];
