@@ -178,9 +178,10 @@ std::vector<std::string> uriSans(X509* cert) {
 
 Result<SpiffeId> peerSpiffeId(X509* leaf, std::string_view trust_domain) {
   if (leaf == nullptr) return peerError("no_certificate", "the peer sent no certificate");
-  // X509_check_ca is non-zero for CA:TRUE, and also for keyCertSign without basicConstraints
-  // and v1 self-signed certificates: anything that could sign other certificates.
-  if (X509_check_ca(leaf) != 0) {
+  // EXFLAG_CA is basicConstraints CA:TRUE whatever the keyUsage (X509_check_ca alone says 0 for
+  // CA:TRUE with a keyUsage lacking keyCertSign); X509_check_ca adds keyCertSign without
+  // basicConstraints and v1 self-signed certificates: anything that could sign others.
+  if ((X509_get_extension_flags(leaf) & EXFLAG_CA) != 0 || X509_check_ca(leaf) != 0) {
     return peerError("ca_certificate",
                      "the peer's certificate is a CA certificate (basicConstraints CA:TRUE or "
                      "keyCertSign); a workload certificate must not be able to sign others");

@@ -115,6 +115,15 @@ TEST_CASE("refuses peer certificates that do not carry exactly one valid identit
            "-addext 'basicConstraints=critical,CA:TRUE' "
            "-addext 'subjectAltName=URI:spiffe://cluster.local/ns/foo/sa/bar'",
            "peer.ca_certificate", "is a CA certificate"},
+          {"ca-without-cert-sign",
+           "-addext 'basicConstraints=critical,CA:TRUE' "
+           "-addext 'keyUsage=critical,digitalSignature' "
+           "-addext 'subjectAltName=URI:spiffe://cluster.local/ns/foo/sa/bar'",
+           "peer.ca_certificate", "is a CA certificate"},
+          {"cert-sign-without-constraints",
+           "-addext 'keyUsage=critical,digitalSignature,keyCertSign' "
+           "-addext 'subjectAltName=URI:spiffe://cluster.local/ns/foo/sa/bar'",
+           "peer.ca_certificate", "is a CA certificate"},
           {"none", std::string(kLeaf) + "-addext 'subjectAltName=DNS:foo.example'",
            "peer.no_spiffe_id", "no spiffe:// URI SAN"},
           {"two",
