@@ -17,9 +17,9 @@ namespace {
 
 // Every subcommand, in `--help` order. Adding one (webhook, proxy, iptables, inject, certs) is
 // one line here.
-constexpr std::array<CommandRegistrar, 7> kCommands = {
-    &addCheckCommand, &addDescribeCommand, &addPlanCommand,    &addInjectCommand,
-    &addCertsCommand, &addIptablesCommand, &addWebhookCommand,
+constexpr std::array<CommandRegistrar, 8> kCommands = {
+    &addCheckCommand, &addDescribeCommand, &addPlanCommand,  &addInjectCommand,
+    &addCertsCommand, &addIptablesCommand, &addProxyCommand, &addWebhookCommand,
 };
 
 constexpr const char* kFooter =

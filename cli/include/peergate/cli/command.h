@@ -35,5 +35,6 @@ Command addInjectCommand(CLI::App& root);
 Command addIptablesCommand(CLI::App& root);
 Command addWebhookCommand(CLI::App& root);
 Command addCertsCommand(CLI::App& root);
+Command addProxyCommand(CLI::App& root);
 
 }  // namespace peergate::cli

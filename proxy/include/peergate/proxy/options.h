@@ -1,0 +1,60 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace peergate::proxy {
+
+// `--inbound-map LISTEN=APPPORT`: a connection to LISTEN counts as destined to APPPORT, for
+// running without iptables (tests, laptops). LISTEN 0 binds an ephemeral port.
+struct InboundMapping {
+  uint16_t listen_port = 0;
+  uint16_t app_port = 0;
+};
+
+// `--outbound-map LISTEN=IP:PORT`: a connection to LISTEN counts as destined to IP:PORT.
+struct OutboundMapping {
+  uint16_t listen_port = 0;
+  std::string ip;
+  uint16_t port = 0;
+};
+
+// Parses "L=P[,L=P...]"; nullopt with `error` naming the bad entry.
+std::optional<std::vector<InboundMapping>> parseInboundMap(std::string_view text,
+                                                           std::string& error);
+// Parses "L=IP:PORT[,L=IP:PORT...]" (IPv4 or [IPv6]).
+std::optional<std::vector<OutboundMapping>> parseOutboundMap(std::string_view text,
+                                                             std::string& error);
+
+// Limits and timeouts of the data path; the defaults follow Istio's where it has one.
+struct ProxyLimits {
+  std::chrono::milliseconds sniff_timeout{1000};       // PERMISSIVE: client silent → plaintext
+  std::chrono::milliseconds handshake_timeout{10000};  // TLS handshake and upstream connect
+  std::chrono::milliseconds idle_timeout{3600000};     // no bytes either way → close (1 h)
+  std::chrono::milliseconds drain_timeout{20000};      // SIGTERM: in-flight connections finish
+  std::size_t max_connections = 10000;                 // accepted beyond this are closed at once
+  std::size_t buffer_bytes = 16384;                    // per direction: one TLS record
+};
+
+struct ProxyOptions {
+  std::string pod_namespace;
+  std::string pod_name;
+  std::string cluster_state;  // FILE|DIR, as `peergate check -f` reads it
+  std::string certs_dir;      // cert.pem key.pem ca.pem
+  std::string trust_domain;   // "" = the mesh config's (default cluster.local)
+  std::string bind_address = "0.0.0.0";
+  std::string app_address = "127.0.0.1";  // where decrypted inbound traffic goes
+  int inbound_port = 15006;               // 0: ephemeral; -1: no listener
+  int outbound_port = 15001;
+  int admin_port = 15020;
+  std::vector<InboundMapping> inbound_map;
+  std::vector<OutboundMapping> outbound_map;
+  std::chrono::milliseconds reload_interval{1000};
+  ProxyLimits limits;
+};
+
+}  // namespace peergate::proxy

@@ -1,0 +1,65 @@
+#pragma once
+
+#include <chrono>
+#include <filesystem>
+#include <memory>
+#include <string>
+
+#include <openssl/ssl.h>
+
+namespace peergate::proxy {
+
+// What the verification of one peer decided, attached to its SSL object. The verify callback
+// fills it during the handshake, so a refused peer gets a TLS alert, not a silent close.
+struct PeerVerification {
+  std::string trust_domain;
+  std::string expected_id;  // outbound: the identity the server must have; "" inbound
+  std::string peer_id;      // the peer's SPIFFE ID once accepted
+  std::string failure;      // metric reason when we refused the peer ("untrusted_chain", ...)
+};
+
+struct WorkloadCertInfo {
+  std::string spiffe_id;  // our own identity ("" when the cert has none)
+  std::chrono::system_clock::time_point not_after;
+};
+
+// The proxy's certificate, key and trust bundle (`--certs DIR`: cert.pem key.pem ca.pem) as two
+// immutable SSL_CTX, one to accept mTLS and one to originate it. A reload builds a new
+// TlsContexts; connections hold a shared_ptr to the one they started with, so a rotation never
+// touches an open connection. Both contexts: TLS 1.2 minimum (1.3 preferred), peer certificate
+// required and checked by checkPeer(), no session resumption (every peer is verified in full).
+class TlsContexts {
+ public:
+  // nullptr with `error` naming the file and the problem.
+  static std::shared_ptr<const TlsContexts> load(const std::filesystem::path& dir,
+                                                 std::string& error);
+  ~TlsContexts();
+  TlsContexts(const TlsContexts&) = delete;
+  TlsContexts& operator=(const TlsContexts&) = delete;
+
+  // A new SSL for one connection, verifying its peer into `verification` (which must outlive
+  // the handshake); nullptr when OpenSSL is out of memory.
+  SSL* newServerSsl(PeerVerification* verification) const;
+  SSL* newClientSsl(PeerVerification* verification) const;
+
+  const WorkloadCertInfo& info() const { return info_; }
+  // The bytes of the three files, to notice a change.
+  const std::string& content() const { return content_; }
+
+ private:
+  TlsContexts() = default;
+
+  SSL_CTX* server_ = nullptr;
+  SSL_CTX* client_ = nullptr;
+  WorkloadCertInfo info_;
+  std::string content_;
+};
+
+// The files of a certs directory, concatenated (empty when one cannot be read).
+std::string readCertsContent(const std::filesystem::path& dir);
+
+// The reason label for a handshake that failed with `openssl_error` (an ERR code) when the verify
+// callback did not set one: "no_client_cert", "tls_protocol", "tls_error".
+std::string classifyHandshakeError(unsigned long openssl_error);
+
+}  // namespace peergate::proxy

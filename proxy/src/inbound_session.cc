@@ -1,0 +1,191 @@
+// Inbound: STRICT (mTLS only), PERMISSIVE (sniff: TLS record → mTLS, anything else → plaintext)
+// or DISABLE (bytes as they are), per destination port, then on to the app.
+#include <sys/socket.h>
+
+#include <cerrno>
+
+#include <spdlog/spdlog.h>
+
+#include "session.h"
+
+namespace peergate::proxy {
+namespace {
+
+using validation::Mode;
+
+enum class Sniffed { Tls, Plaintext, Silent };
+
+// A TLS handshake record starts 0x16 (handshake) 0x03 (major version of every TLS/SSLv3).
+constexpr unsigned char kHandshakeRecord = 0x16;
+constexpr unsigned char kTlsMajorVersion = 0x03;
+constexpr std::chrono::milliseconds kPartialPeekRetry{2};
+
+class InboundSession final : public Session {
+ public:
+  InboundSession(SessionContext& context, asio::ip::tcp::socket client,
+                 std::optional<uint16_t> fixed_app_port)
+      : Session(context, Direction::Inbound, std::move(client)),
+        fixed_app_port_(fixed_app_port),
+        retry_(client_.get_executor()) {}
+
+  void start() override;
+
+ private:
+  std::shared_ptr<InboundSession> self() {
+    return std::static_pointer_cast<InboundSession>(shared_from_this());
+  }
+  void sniff(std::chrono::milliseconds timeout);
+  void peek();
+  void onSniffed(Sniffed sniffed);
+  void acceptTls();
+  void onHandshake(const std::error_code& ec);
+  void forwardPlain();
+  void forward(std::string_view security);
+  std::string handshakeFailure(const std::error_code& ec) const;
+
+  const std::optional<uint16_t> fixed_app_port_;
+  asio::steady_timer retry_;
+  int port_ = 0;
+  std::string source_ip_;
+  Mode mode_ = Mode::Permissive;
+  std::shared_ptr<const ProxyPolicy> policy_;
+  std::shared_ptr<const TlsContexts> tls_;
+  PeerVerification verification_;
+  bool sniff_expired_ = false;
+  bool handshake_expired_ = false;
+};
+
+void InboundSession::start() {
+  std::error_code ec;
+  source_ip_ = client_.remote_endpoint(ec).address().to_string();
+  if (fixed_app_port_) {
+    port_ = *fixed_app_port_;
+  } else if (std::optional<asio::ip::tcp::endpoint> original = originalDestination(client_)) {
+    port_ = original->port();
+  } else {
+    refuse(0, "plaintext", "no_original_dst");
+    return;
+  }
+  // Both snapshots are taken once: a reload applies to the next connection.
+  policy_ = context_.config.policy();
+  tls_ = context_.config.tls();
+  mode_ = policy_->modeForPort(port_);
+  switch (mode_) {
+    case Mode::Disable:
+      forwardPlain();
+      return;
+    case Mode::Strict:
+      sniff(context_.limits.handshake_timeout);
+      return;
+    default:
+      sniff(context_.limits.sniff_timeout);
+      return;
+  }
+}
+
+// Looks at the first bytes without consuming them, so whichever path follows reads them again.
+void InboundSession::sniff(std::chrono::milliseconds timeout) {
+  armDeadline(timeout, [this] {
+    sniff_expired_ = true;
+    std::error_code ignored;
+    client_.cancel(ignored);
+    retry_.cancel();
+  });
+  peek();
+}
+
+void InboundSession::peek() {
+  client_.async_wait(asio::socket_base::wait_read, [self = self()](const std::error_code& ec) {
+    if (self->closed_) return;
+    if (ec) {
+      if (self->sniff_expired_) return self->onSniffed(Sniffed::Silent);
+      return self->close();
+    }
+    unsigned char head[2];
+    const ssize_t got =
+        ::recv(self->client_.native_handle(), head, sizeof head, MSG_PEEK | MSG_DONTWAIT);
+    if (got < 0) {
+      if (errno == EAGAIN || errno == EWOULDBLOCK) return self->peek();
+      return self->close();
+    }
+    if (got == 0 || head[0] != kHandshakeRecord || (got == 2 && head[1] != kTlsMajorVersion)) {
+      return self->onSniffed(Sniffed::Plaintext);
+    }
+    if (got == 2) return self->onSniffed(Sniffed::Tls);
+    // One byte of what may be a record header: the socket stays readable, so wait a little
+    // instead of spinning on readiness.
+    self->retry_.expires_after(kPartialPeekRetry);
+    self->retry_.async_wait([self](const std::error_code& retry_ec) {
+      if (self->closed_) return;
+      if (retry_ec && self->sniff_expired_) return self->onSniffed(Sniffed::Silent);
+      self->peek();
+    });
+  });
+}
+
+void InboundSession::onSniffed(Sniffed sniffed) {
+  disarmDeadline();
+  if (sniffed == Sniffed::Tls) return acceptTls();
+  if (mode_ != Mode::Strict) return forwardPlain();
+  refuse(port_, "plaintext", sniffed == Sniffed::Silent ? "handshake_timeout" : "plaintext");
+}
+
+void InboundSession::acceptTls() {
+  verification_.trust_domain = policy_->trust_domain;
+  SSL* ssl = tls_->newServerSsl(&verification_);
+  if (ssl == nullptr) return refuse(port_, "mtls", "tls_error");
+  auto stream = std::make_unique<TlsStream>(std::move(client_), ssl);
+  TlsStream& tls = *stream;
+  streams_[0] = std::move(stream);
+  armDeadline(context_.limits.handshake_timeout, [this] {
+    handshake_expired_ = true;
+    streams_[0]->close();
+  });
+  tls.handshake(true, [self = self()](const std::error_code& ec) { self->onHandshake(ec); });
+}
+
+std::string InboundSession::handshakeFailure(const std::error_code& ec) const {
+  if (!verification_.failure.empty()) return verification_.failure;
+  if (handshake_expired_) return "handshake_timeout";
+  if (ec.category() == tlsCategory()) {
+    return classifyHandshakeError(static_cast<unsigned long>(ec.value()));
+  }
+  return "peer_closed";  // e.g. the client refused our certificate and hung up
+}
+
+void InboundSession::onHandshake(const std::error_code& ec) {
+  disarmDeadline();
+  if (closed_) return;
+  if (ec) return refuse(port_, "mtls", handshakeFailure(ec));
+  context_.stats.observeInbound(port_, source_ip_, verification_.peer_id, ProxyStats::Clock::now());
+  forward("mtls");
+}
+
+void InboundSession::forwardPlain() {
+  streams_[0] = std::make_unique<PlainStream>(std::move(client_));
+  context_.stats.observeInbound(port_, source_ip_, "", ProxyStats::Clock::now());
+  forward("plaintext");
+}
+
+void InboundSession::forward(std::string_view security) {
+  const asio::ip::tcp::endpoint app(context_.app_address, static_cast<uint16_t>(port_));
+  connectUpstream(app, [self = self(), security](const std::error_code& ec) {
+    if (ec) {
+      spdlog::warn("inbound: cannot connect to the app on port {}: {}", self->port_, ec.message());
+      self->record(self->port_, security, "upstream_failed");
+      return self->close();
+    }
+    self->streams_[1] = std::make_unique<PlainStream>(std::move(self->upstream_));
+    self->record(self->port_, security, "forwarded");
+    self->startSplice();
+  });
+}
+
+}  // namespace
+
+std::shared_ptr<Session> makeInboundSession(SessionContext& context, asio::ip::tcp::socket client,
+                                            std::optional<uint16_t> fixed_app_port) {
+  return std::make_shared<InboundSession>(context, std::move(client), fixed_app_port);
+}
+
+}  // namespace peergate::proxy

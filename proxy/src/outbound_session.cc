@@ -1,0 +1,114 @@
+// Outbound: to a pod that runs a proxy, originate mTLS and insist on the identity the cluster
+// state gives that pod (secure naming); anywhere else, plaintext as the app sent it.
+#include <spdlog/spdlog.h>
+
+#include "session.h"
+
+namespace peergate::proxy {
+namespace {
+
+class OutboundSession final : public Session {
+ public:
+  OutboundSession(SessionContext& context, asio::ip::tcp::socket client,
+                  std::optional<asio::ip::tcp::endpoint> fixed_destination)
+      : Session(context, Direction::Outbound, std::move(client)),
+        fixed_destination_(std::move(fixed_destination)) {}
+
+  void start() override;
+
+ private:
+  std::shared_ptr<OutboundSession> self() {
+    return std::static_pointer_cast<OutboundSession>(shared_from_this());
+  }
+  void onConnected(const std::error_code& ec);
+  void originate();
+  void onHandshake(const std::error_code& ec);
+  std::string handshakeFailure(const std::error_code& ec) const;
+
+  const std::optional<asio::ip::tcp::endpoint> fixed_destination_;
+  asio::ip::tcp::endpoint destination_;
+  std::optional<ProxiedPeer> peer_;
+  std::shared_ptr<const ProxyPolicy> policy_;
+  std::shared_ptr<const TlsContexts> tls_;
+  PeerVerification verification_;
+  bool handshake_expired_ = false;
+};
+
+void OutboundSession::start() {
+  std::optional<asio::ip::tcp::endpoint> destination =
+      fixed_destination_ ? fixed_destination_ : originalDestination(client_);
+  if (!destination) return refuse(0, "plaintext", "no_original_dst");
+  destination_ = *destination;
+  policy_ = context_.config.policy();
+  tls_ = context_.config.tls();
+  if (const ProxiedPeer* peer = policy_->peerFor(destination_.address().to_string())) {
+    peer_ = *peer;
+  }
+  connectUpstream(destination_,
+                  [self = self()](const std::error_code& ec) { self->onConnected(ec); });
+}
+
+void OutboundSession::onConnected(const std::error_code& ec) {
+  const int port = destination_.port();
+  if (ec) {
+    spdlog::info("outbound: cannot connect to {}:{}: {}", destination_.address().to_string(), port,
+                 ec.message());
+    record(port, peer_ ? "mtls" : "plaintext", "upstream_failed");
+    return close();
+  }
+  if (peer_) return originate();
+  streams_[0] = std::make_unique<PlainStream>(std::move(client_));
+  streams_[1] = std::make_unique<PlainStream>(std::move(upstream_));
+  record(port, "plaintext", "forwarded");
+  startSplice();
+}
+
+void OutboundSession::originate() {
+  verification_.trust_domain = policy_->trust_domain;
+  verification_.expected_id = peer_->spiffe_id;
+  SSL* ssl = tls_->newClientSsl(&verification_);
+  if (ssl == nullptr) return refuse(destination_.port(), "mtls", "tls_error");
+  auto stream = std::make_unique<TlsStream>(std::move(upstream_), ssl);
+  TlsStream& tls = *stream;
+  streams_[1] = std::move(stream);
+  armDeadline(context_.limits.handshake_timeout, [this] {
+    handshake_expired_ = true;
+    streams_[1]->close();
+  });
+  tls.handshake(false, [self = self()](const std::error_code& ec) { self->onHandshake(ec); });
+}
+
+std::string OutboundSession::handshakeFailure(const std::error_code& ec) const {
+  if (!verification_.failure.empty()) return verification_.failure;
+  if (handshake_expired_) return "handshake_timeout";
+  if (ec.category() == tlsCategory()) {
+    return classifyHandshakeError(static_cast<unsigned long>(ec.value()));
+  }
+  return "peer_closed";
+}
+
+void OutboundSession::onHandshake(const std::error_code& ec) {
+  disarmDeadline();
+  if (closed_) return;
+  if (ec) {
+    if (verification_.failure == "identity_mismatch") {
+      spdlog::warn("outbound: {} presented {} but {} was expected (secure naming)",
+                   destination_.address().to_string(), verification_.peer_id, peer_->spiffe_id);
+    }
+    return refuse(destination_.port(), "mtls", handshakeFailure(ec));
+  }
+  streams_[0] = std::make_unique<PlainStream>(std::move(client_));
+  record(destination_.port(), "mtls", "forwarded");
+  startSplice();
+}
+
+}  // namespace
+
+std::shared_ptr<Session> makeOutboundSession(
+    SessionContext& context, asio::ip::tcp::socket client,
+    std::optional<asio::ip::tcp::endpoint> fixed_destination) {
+  return std::make_shared<OutboundSession>(context, std::move(client),
+                                           std::move(fixed_destination));
+}
+
+}  // namespace peergate::proxy

@@ -1,0 +1,160 @@
+#include "session.h"
+
+#include <spdlog/spdlog.h>
+#include <asio/connect.hpp>
+
+namespace peergate::proxy {
+
+Session::Session(SessionContext& context, Direction direction, asio::ip::tcp::socket client)
+    : context_(context),
+      direction_(direction),
+      client_(std::move(client)),
+      upstream_(client_.get_executor()),
+      deadline_(client_.get_executor()),
+      idle_(client_.get_executor()) {
+  context_.live.insert(this);
+  context_.stats.opened();
+  std::error_code ignored;
+  client_.set_option(asio::ip::tcp::no_delay(true), ignored);
+}
+
+Session::~Session() {
+  context_.live.erase(this);
+  context_.stats.closed();
+}
+
+void Session::close() {
+  if (closed_) return;
+  closed_ = true;
+  deadline_.cancel();
+  idle_.cancel();
+  std::error_code ignored;
+  client_.close(ignored);
+  upstream_.close(ignored);
+  for (auto& stream : streams_) {
+    if (stream) stream->close();
+  }
+}
+
+// A timer completion already queued when the deadline is re-armed or disarmed still runs; the
+// generation tells it that it belongs to an earlier phase (sniff, handshake, connect).
+void Session::armDeadline(std::chrono::milliseconds timeout, std::function<void()> on_expiry) {
+  const std::uint64_t generation = ++deadline_generation_;
+  deadline_.expires_after(timeout);
+  deadline_.async_wait([self = shared_from_this(), generation,
+                        on_expiry = std::move(on_expiry)](const std::error_code& ec) {
+    if (!ec && !self->closed_ && generation == self->deadline_generation_) on_expiry();
+  });
+}
+
+void Session::disarmDeadline() {
+  ++deadline_generation_;
+  deadline_.cancel();
+}
+
+void Session::connectUpstream(const asio::ip::tcp::endpoint& target,
+                              std::function<void(const std::error_code&)> on_done) {
+  armDeadline(context_.limits.handshake_timeout, [this] {
+    std::error_code ignored;
+    upstream_.close(ignored);  // the pending connect completes with operation_aborted
+  });
+  upstream_.async_connect(
+      target, [self = shared_from_this(), on_done = std::move(on_done)](const std::error_code& ec) {
+        self->disarmDeadline();
+        if (self->closed_) return;
+        if (!ec) {
+          std::error_code ignored;
+          self->upstream_.set_option(asio::ip::tcp::no_delay(true), ignored);
+        }
+        on_done(ec);
+      });
+}
+
+void Session::record(int port, std::string_view security, std::string_view outcome) {
+  if (recorded_) return;
+  recorded_ = true;
+  context_.stats.connection(direction_, port, security, outcome);
+}
+
+void Session::refuse(int port, std::string_view security, std::string_view reason) {
+  context_.stats.handshakeFailure(direction_, reason);
+  record(port, security, "rejected");
+  spdlog::info("{} connection to port {} refused: {}", toString(direction_), port, reason);
+  close();
+}
+
+void Session::startSplice() {
+  for (auto& buffer : buffers_) buffer = std::make_unique<char[]>(context_.limits.buffer_bytes);
+  last_activity_ = std::chrono::steady_clock::now();
+  armIdle();
+  pump(0);
+  pump(1);
+}
+
+void Session::armIdle() {
+  idle_.expires_at(last_activity_ + context_.limits.idle_timeout);
+  idle_.async_wait([self = shared_from_this()](const std::error_code& ec) {
+    if (ec || self->closed_) return;
+    if (std::chrono::steady_clock::now() - self->last_activity_ >=
+        self->context_.limits.idle_timeout) {
+      spdlog::debug("{} connection idle; closing", toString(self->direction_));
+      self->close();
+      return;
+    }
+    self->armIdle();
+  });
+}
+
+// Backpressure: the next read starts only after everything read has been written.
+void Session::pump(int from) {
+  streams_[from]->readSome(
+      asio::buffer(buffers_[from].get(), context_.limits.buffer_bytes),
+      [self = shared_from_this(), from](const std::error_code& ec, std::size_t bytes) {
+        self->onRead(from, ec, bytes);
+      });
+}
+
+void Session::onRead(int from, const std::error_code& ec, std::size_t bytes) {
+  if (closed_) return;
+  if (ec == asio::error::eof) {
+    // Half-close: pass the end of stream on and keep copying the other way.
+    streams_[1 - from]->shutdownWrite(
+        [self = shared_from_this(), from](const std::error_code& shutdown_ec) {
+          self->onShutdown(from, shutdown_ec);
+        });
+    return;
+  }
+  if (ec) {
+    close();
+    return;
+  }
+  last_activity_ = std::chrono::steady_clock::now();
+  context_.stats.addBytes(direction_, bytes);
+  writeOut(from, 0, bytes);
+}
+
+void Session::writeOut(int from, std::size_t offset, std::size_t size) {
+  streams_[1 - from]->writeSome(asio::buffer(buffers_[from].get() + offset, size - offset),
+                                [self = shared_from_this(), from, offset, size](
+                                    const std::error_code& ec, std::size_t written) {
+                                  if (self->closed_) return;
+                                  if (ec) {
+                                    self->close();
+                                    return;
+                                  }
+                                  self->last_activity_ = std::chrono::steady_clock::now();
+                                  if (offset + written < size) {
+                                    self->writeOut(from, offset + written, size);
+                                  } else {
+                                    self->pump(from);
+                                  }
+                                });
+}
+
+void Session::onShutdown(int from, const std::error_code& ec) {
+  if (closed_) return;
+  finished_[from] = true;
+  if (ec || (finished_[0] && finished_[1])) close();
+}
+
+}  // namespace peergate::proxy

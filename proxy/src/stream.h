@@ -1,0 +1,79 @@
+#pragma once
+
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <system_error>
+
+#include <openssl/ssl.h>
+
+#include <asio/buffer.hpp>
+#include <asio/ip/tcp.hpp>
+
+namespace peergate::proxy {
+
+using IoHandler = std::function<void(const std::error_code&, std::size_t)>;
+using DoneHandler = std::function<void(const std::error_code&)>;
+
+// One side of a spliced connection: plaintext TCP or TLS over TCP. Handlers never run inline
+// (always through the executor), so a long transfer does not grow the stack. End of stream is
+// reported as asio::error::eof (TLS: close_notify, or TCP FIN without one).
+class Stream {
+ public:
+  virtual ~Stream() = default;
+  virtual void readSome(asio::mutable_buffer buffer, IoHandler handler) = 0;
+  virtual void writeSome(asio::const_buffer buffer, IoHandler handler) = 0;
+  // Half-close: TCP FIN, or close_notify for TLS; reading goes on.
+  virtual void shutdownWrite(DoneHandler handler) = 0;
+  virtual void close() = 0;
+  virtual asio::ip::tcp::socket& socket() = 0;
+};
+
+class PlainStream final : public Stream {
+ public:
+  explicit PlainStream(asio::ip::tcp::socket socket) : socket_(std::move(socket)) {}
+  void readSome(asio::mutable_buffer buffer, IoHandler handler) override;
+  void writeSome(asio::const_buffer buffer, IoHandler handler) override;
+  void shutdownWrite(DoneHandler handler) override;
+  void close() override;
+  asio::ip::tcp::socket& socket() override { return socket_; }
+
+ private:
+  asio::ip::tcp::socket socket_;
+};
+
+// TLS driven in reactor style: OpenSSL reads and writes the non-blocking socket itself, and an
+// SSL_ERROR_WANT_READ/WRITE becomes an asio readiness wait before the same call is retried. This
+// keeps one SSL object usable for both directions at once (a read pending while a write runs)
+// and allows a real half-close: SSL_shutdown sends close_notify once and reading continues.
+class TlsStream final : public Stream {
+ public:
+  // Takes ownership of `ssl` (already carrying its SSL_CTX and verification data).
+  TlsStream(asio::ip::tcp::socket socket, SSL* ssl);
+  ~TlsStream() override;
+  TlsStream(const TlsStream&) = delete;
+  TlsStream& operator=(const TlsStream&) = delete;
+
+  // Runs the handshake as a server (accept) or a client (connect). On failure the handler gets
+  // an error; the OpenSSL error queue is left for the caller to classify.
+  void handshake(bool server, DoneHandler handler);
+  void readSome(asio::mutable_buffer buffer, IoHandler handler) override;
+  void writeSome(asio::const_buffer buffer, IoHandler handler) override;
+  void shutdownWrite(DoneHandler handler) override;
+  void close() override;
+  asio::ip::tcp::socket& socket() override { return socket_; }
+  SSL* ssl() const { return ssl_; }
+
+ private:
+  // Calls `attempt` until it stops asking to wait; `attempt` returns the SSL_get_error value
+  // (SSL_ERROR_NONE when done) and finishes the operation itself when it is not a wait.
+  void drive(std::function<int()> attempt, DoneHandler on_error);
+
+  asio::ip::tcp::socket socket_;
+  SSL* ssl_;
+};
+
+// The error a failed TLS operation reports to handlers.
+const std::error_category& tlsCategory();
+
+}  // namespace peergate::proxy

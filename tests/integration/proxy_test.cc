@@ -1,0 +1,550 @@
+// The proxy over real sockets on 127.0.0.x (ephemeral ports, --inbound-map/--outbound-map in
+// place of iptables), with a real echo app, real TLS clients and the identities of
+// tests/testdata/proxy/gen.sh. Every wait has a deadline.
+
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <fstream>
+#include <functional>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <thread>
+
+#include <httplib.h>
+#include <spdlog/spdlog.h>
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+
+#include "../support/proxy_harness.h"
+#include "peergate/proxy/admin_server.h"
+#include "peergate/proxy/proxy_server.h"
+#include "peergate/proxy/proxy_stats.h"
+#include "peergate/validation/observations.h"
+
+namespace peergate::proxy {
+namespace {
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+using testing::EchoApp;
+using testing::exchangePlain;
+using testing::exchangeTls;
+using testing::identityDir;
+
+bool eventually(const std::function<bool()>& condition, std::chrono::milliseconds timeout = 3s) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!condition()) {
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(10ms);
+  }
+  return true;
+}
+
+// A cluster state directory: the mesh pods, and the httpbin policy in its own file so a test
+// can rewrite it.
+struct ClusterFiles {
+  testing::TempDir dir{"peergate-proxy-state"};
+
+  explicit ClusterFiles(uint16_t app_port, const std::string& policy_yaml) {
+    testing::writeFileAtomically(dir.path() / "pods.yaml", testing::meshPodsYaml(app_port));
+    setPolicy(policy_yaml);
+  }
+  void setPolicy(const std::string& yaml) const {
+    testing::writeFileAtomically(dir.path() / "policy.yaml", yaml);
+  }
+};
+
+ProxyOptions podOptions(const std::string& pod, const fs::path& state, const fs::path& certs) {
+  ProxyOptions options;
+  options.pod_namespace = "foo";
+  options.pod_name = pod;
+  options.cluster_state = state.string();
+  options.certs_dir = certs.string();
+  options.bind_address = "127.0.0.1";
+  options.inbound_port = -1;
+  options.outbound_port = -1;
+  options.limits.sniff_timeout = 200ms;
+  options.limits.handshake_timeout = 2s;
+  return options;
+}
+
+// The server side: pod foo/httpbin with inbound listeners for `app_ports`.
+ProxyOptions serverOptions(const fs::path& state, std::vector<uint16_t> app_ports,
+                           const std::string& bind = "127.0.0.1",
+                           const std::string& identity = "httpbin") {
+  ProxyOptions options = podOptions("httpbin", state, identityDir(identity));
+  options.bind_address = bind;
+  for (uint16_t port : app_ports) options.inbound_map.push_back({0, port});
+  return options;
+}
+
+struct RunningProxy {
+  ProxyStats stats;
+  ProxyServer server;
+
+  explicit RunningProxy(ProxyOptions options) : server(std::move(options), stats) {
+    std::string error;
+    INFO(error);
+    REQUIRE(server.start(error));
+  }
+  uint16_t inbound(std::size_t index = 0) const { return server.inboundMapPorts().at(index); }
+  uint16_t outbound(std::size_t index = 0) const { return server.outboundMapPorts().at(index); }
+};
+
+void quietLogs() { spdlog::set_level(spdlog::level::warn); }
+
+TEST_CASE("STRICT accepts a mesh client and the app sees its bytes", "[proxy]") {
+  quietLogs();
+  EchoApp app;
+  ClusterFiles files(app.port(), testing::httpbinPolicyYaml("STRICT"));
+  RunningProxy proxy(serverOptions(files.dir.path(), {app.port()}));
+
+  const testing::TlsExchange exchange = exchangeTls(proxy.inbound(), identityDir("curl"), "hello");
+  CHECK(exchange.handshake);
+  CHECK(exchange.server_id == "spiffe://cluster.local/ns/foo/sa/httpbin");
+  CHECK(exchange.received == "helloEOF:5");
+  CHECK(app.connections() == 1);
+  CHECK(eventually([&] {
+    return proxy.stats.connections(Direction::Inbound, app.port(), "mtls", "forwarded") == 1;
+  }));
+}
+
+TEST_CASE("STRICT refuses plaintext and every certificate that is not a mesh identity", "[proxy]") {
+  quietLogs();
+  const auto [identity, reason] = GENERATE(table<std::string, std::string>({
+      {"", "no_client_cert"},
+      {"untrusted", "untrusted_chain"},
+      {"wrong-td", "wrong_trust_domain"},
+      {"ca-leaf", "ca_leaf"},
+  }));
+  CAPTURE(identity, reason);
+  EchoApp app;
+  ClusterFiles files(app.port(), testing::httpbinPolicyYaml("STRICT"));
+  RunningProxy proxy(serverOptions(files.dir.path(), {app.port()}));
+
+  const fs::path certs = identity.empty() ? fs::path() : identityDir(identity);
+  const testing::TlsExchange exchange = exchangeTls(proxy.inbound(), certs, "secret");
+  CHECK(exchange.received.empty());
+  CHECK(exchange.received.find("secret") == std::string::npos);
+
+  CHECK(exchangePlain("127.0.0.1", proxy.inbound(), "GET / HTTP/1.0\r\n\r\n").empty());
+  CHECK(eventually([&] { return proxy.stats.handshakeFailures(Direction::Inbound, reason) == 1; }));
+  CHECK(eventually(
+      [&] { return proxy.stats.handshakeFailures(Direction::Inbound, "plaintext") == 1; }));
+  CHECK(proxy.stats.connections(Direction::Inbound, app.port(), "mtls", "rejected") == 1);
+  CHECK(proxy.stats.connections(Direction::Inbound, app.port(), "plaintext", "rejected") == 1);
+  CHECK(app.connections() == 0);
+}
+
+TEST_CASE("PERMISSIVE serves plaintext and mTLS on the same port", "[proxy]") {
+  quietLogs();
+  EchoApp app;
+  ClusterFiles files(app.port(), testing::httpbinPolicyYaml("PERMISSIVE"));
+  RunningProxy proxy(serverOptions(files.dir.path(), {app.port()}));
+
+  CHECK(exchangePlain("127.0.0.1", proxy.inbound(), "plain") == "plainEOF:5");
+  CHECK(exchangeTls(proxy.inbound(), identityDir("curl"), "tls").received == "tlsEOF:3");
+  // A non-mesh certificate is still refused: PERMISSIVE accepts plaintext, not bad identities.
+  CHECK(exchangeTls(proxy.inbound(), identityDir("untrusted"), "x").received.empty());
+  CHECK(eventually([&] {
+    return proxy.stats.connections(Direction::Inbound, app.port(), "mtls", "forwarded") == 1 &&
+           proxy.stats.connections(Direction::Inbound, app.port(), "plaintext", "forwarded") == 1 &&
+           proxy.stats.handshakeFailures(Direction::Inbound, "untrusted_chain") == 1;
+  }));
+  CHECK(app.connections() == 2);
+}
+
+TEST_CASE("PERMISSIVE treats a client that sends nothing as plaintext after the sniff timeout",
+          "[proxy]") {
+  quietLogs();
+  EchoApp app("220 ready\r\n");  // the server speaks first (SMTP, MySQL, ...)
+  ClusterFiles files(app.port(), testing::httpbinPolicyYaml("PERMISSIVE"));
+  RunningProxy proxy(serverOptions(files.dir.path(), {app.port()}));
+
+  const int fd = testing::connectTcp("127.0.0.1", proxy.inbound());
+  REQUIRE(fd >= 0);
+  const auto started = std::chrono::steady_clock::now();
+  CHECK(testing::readExactly(fd, 11) == "220 ready\r\n");
+  CHECK(std::chrono::steady_clock::now() - started >= 150ms);  // waited for the sniff timeout
+  ::close(fd);
+}
+
+TEST_CASE("DISABLE passes bytes as they are, TLS records included", "[proxy]") {
+  quietLogs();
+  EchoApp app;
+  ClusterFiles files(app.port(), testing::httpbinPolicyYaml("DISABLE"));
+  RunningProxy proxy(serverOptions(files.dir.path(), {app.port()}));
+
+  CHECK(exchangePlain("127.0.0.1", proxy.inbound(), "plain") == "plainEOF:5");
+  const std::string record("\x16\x03\x01\x00\x05hello", 10);
+  CHECK(exchangePlain("127.0.0.1", proxy.inbound(), record) == record + "EOF:10");
+  CHECK(eventually([&] {
+    return proxy.stats.connections(Direction::Inbound, app.port(), "plaintext", "forwarded") == 2;
+  }));
+}
+
+TEST_CASE("portLevelMtls DISABLE opens one port of a STRICT workload", "[proxy]") {
+  quietLogs();
+  EchoApp strict_app;
+  EchoApp open_app;
+  ClusterFiles files(strict_app.port(),
+                     testing::httpbinPolicyYaml("STRICT", {{open_app.port(), "DISABLE"}}));
+  RunningProxy proxy(serverOptions(files.dir.path(), {strict_app.port(), open_app.port()}));
+
+  CHECK(exchangePlain("127.0.0.1", proxy.inbound(0), "a").empty());
+  CHECK(exchangePlain("127.0.0.1", proxy.inbound(1), "b") == "bEOF:1");
+  CHECK(exchangeTls(proxy.inbound(0), identityDir("curl"), "c").received == "cEOF:1");
+}
+
+TEST_CASE("inbound without an iptables redirect has no original destination and is refused",
+          "[proxy]") {
+  quietLogs();
+  EchoApp app;
+  ClusterFiles files(app.port(), testing::httpbinPolicyYaml("PERMISSIVE"));
+  ProxyOptions options = serverOptions(files.dir.path(), {});
+  options.inbound_port = 0;
+  RunningProxy proxy(std::move(options));
+
+  CHECK(exchangePlain("127.0.0.1", proxy.server.inboundPort(), "x").empty());
+  CHECK(eventually(
+      [&] { return proxy.stats.handshakeFailures(Direction::Inbound, "no_original_dst") == 1; }));
+  CHECK(app.connections() == 0);
+}
+
+// curl's proxy (outbound) → httpbin's proxy on 127.0.0.2 (inbound, STRICT) → the app.
+struct OutboundChain {
+  EchoApp app;
+  ClusterFiles files{app.port(), testing::httpbinPolicyYaml("STRICT")};
+  RunningProxy server{serverOptions(files.dir.path(), {app.port()}, "127.0.0.2")};
+  RunningProxy client{clientOptions(files.dir.path(), "127.0.0.2", server.inbound())};
+
+  static ProxyOptions clientOptions(const fs::path& state, const std::string& ip, uint16_t port) {
+    ProxyOptions options = podOptions("curl", state, identityDir("curl"));
+    options.outbound_map.push_back({0, ip, port});
+    return options;
+  }
+};
+
+TEST_CASE("outbound originates mTLS to a destination that runs a proxy", "[proxy]") {
+  quietLogs();
+  OutboundChain chain;
+  CHECK(exchangePlain("127.0.0.1", chain.client.outbound(), "via mesh") == "via meshEOF:8");
+  CHECK(eventually([&] {
+    return chain.client.stats.connections(Direction::Outbound, chain.server.inbound(), "mtls",
+                                          "forwarded") == 1 &&
+           chain.server.stats.connections(Direction::Inbound, chain.app.port(), "mtls",
+                                          "forwarded") == 1;
+  }));
+}
+
+TEST_CASE("outbound refuses a server whose SPIFFE ID is not the destination's (secure naming)",
+          "[proxy]") {
+  quietLogs();
+  EchoApp app;
+  ClusterFiles files(app.port(), testing::httpbinPolicyYaml("STRICT"));
+  // 127.0.0.3 is pod foo/other (sa other), but this server presents foo/httpbin.
+  RunningProxy impostor(serverOptions(files.dir.path(), {app.port()}, "127.0.0.3"));
+  RunningProxy client(
+      OutboundChain::clientOptions(files.dir.path(), "127.0.0.3", impostor.inbound()));
+
+  CHECK(exchangePlain("127.0.0.1", client.outbound(), "secret").empty());
+  CHECK(eventually([&] {
+    return client.stats.handshakeFailures(Direction::Outbound, "identity_mismatch") == 1;
+  }));
+  CHECK(client.stats.connections(Direction::Outbound, impostor.inbound(), "mtls", "rejected") == 1);
+  CHECK(app.connections() == 0);
+}
+
+TEST_CASE("outbound passes plaintext to destinations without a proxy", "[proxy]") {
+  quietLogs();
+  EchoApp app;  // on 127.0.0.1, which no pod in the state has
+  ClusterFiles files(app.port(), testing::httpbinPolicyYaml("STRICT"));
+  RunningProxy client(OutboundChain::clientOptions(files.dir.path(), "127.0.0.1", app.port()));
+
+  CHECK(exchangePlain("127.0.0.1", client.outbound(), "legacy") == "legacyEOF:6");
+  CHECK(eventually([&] {
+    return client.stats.connections(Direction::Outbound, app.port(), "plaintext", "forwarded") == 1;
+  }));
+}
+
+TEST_CASE("a policy change flips PERMISSIVE to STRICT for new connections without a restart",
+          "[proxy]") {
+  quietLogs();
+  EchoApp app;
+  ClusterFiles files(app.port(), testing::httpbinPolicyYaml("PERMISSIVE"));
+  RunningProxy proxy(serverOptions(files.dir.path(), {app.port()}));
+
+  // Opened under PERMISSIVE: keeps working after the change.
+  const int open = testing::connectTcp("127.0.0.1", proxy.inbound());
+  REQUIRE(open >= 0);
+  REQUIRE(testing::sendAll(open, "before"));
+  CHECK(testing::readExactly(open, 6) == "before");
+
+  files.setPolicy(testing::httpbinPolicyYaml("STRICT"));
+  const auto changed = std::chrono::steady_clock::now();
+  CHECK(eventually([&] { return exchangePlain("127.0.0.1", proxy.inbound(), "x").empty(); }, 3s));
+  CHECK(std::chrono::steady_clock::now() - changed < 2500ms);
+  CHECK(exchangeTls(proxy.inbound(), identityDir("curl"), "m").received == "mEOF:1");
+
+  REQUIRE(testing::sendAll(open, "after"));
+  CHECK(testing::readExactly(open, 5) == "after");
+  ::close(open);
+}
+
+TEST_CASE("a rotated certificate serves new connections", "[proxy]") {
+  quietLogs();
+  EchoApp app;
+  ClusterFiles files(app.port(), testing::httpbinPolicyYaml("STRICT"));
+  testing::TempDir certs("peergate-proxy-rotating");
+  for (const char* name : {"cert.pem", "key.pem", "ca.pem"}) {
+    fs::copy_file(identityDir("httpbin") / name, certs.path() / name);
+  }
+  ProxyOptions options = serverOptions(files.dir.path(), {app.port()});
+  options.certs_dir = certs.path().string();
+  options.reload_interval = 100ms;
+  RunningProxy proxy(std::move(options));
+  CHECK(exchangeTls(proxy.inbound(), identityDir("curl"), "a").server_serial == 0x3001);
+
+  for (const char* name : {"key.pem", "cert.pem"}) {
+    std::ifstream source(identityDir("httpbin2") / name);
+    std::stringstream text;
+    text << source.rdbuf();
+    testing::writeFileAtomically(certs.path() / name, text.str());
+  }
+  CHECK(eventually(
+      [&] {
+        return exchangeTls(proxy.inbound(), identityDir("curl"), "b").server_serial == 0x3002;
+      },
+      3s));
+}
+
+TEST_CASE("metrics and /identities report what the proxy saw", "[proxy]") {
+  quietLogs();
+  EchoApp app;
+  ClusterFiles files(app.port(), testing::httpbinPolicyYaml("PERMISSIVE"));
+  RunningProxy proxy(serverOptions(files.dir.path(), {app.port()}));
+  AdminServer admin(proxy.server, proxy.stats);
+  std::string error;
+  REQUIRE(admin.start("127.0.0.1", 0, error));
+
+  REQUIRE(exchangePlain("127.0.0.1", proxy.inbound(), "p") == "pEOF:1");
+  REQUIRE(exchangeTls(proxy.inbound(), identityDir("curl"), "m").received == "mEOF:1");
+  REQUIRE(exchangeTls(proxy.inbound(), identityDir("curl"), "m").received == "mEOF:1");
+  exchangeTls(proxy.inbound(), identityDir("wrong-td"), "w");
+
+  httplib::Client http("127.0.0.1", admin.port());
+  http.set_read_timeout(5, 0);
+  auto ready = http.Get("/healthz/ready");
+  REQUIRE(ready);
+  CHECK(ready->status == 200);
+
+  const std::string port = std::to_string(app.port());
+  CHECK(eventually([&] {
+    auto metrics = http.Get("/metrics");
+    return metrics &&
+           metrics->body.find(
+               "peergate_proxy_connections_total{direction=\"inbound\","
+               "port=\"" +
+               port + "\",security=\"mtls\",outcome=\"forwarded\"} 2") != std::string::npos;
+  }));
+  const std::string metrics = http.Get("/metrics")->body;
+  CHECK(metrics.find("peergate_proxy_connections_total{direction=\"inbound\",port=\"" + port +
+                     "\",security=\"plaintext\",outcome=\"forwarded\"} 1") != std::string::npos);
+  CHECK(metrics.find("peergate_proxy_handshake_failures_total{direction=\"inbound\","
+                     "reason=\"wrong_trust_domain\"} 1") != std::string::npos);
+  CHECK(metrics.find("peergate_proxy_bytes_total{direction=\"inbound\"}") != std::string::npos);
+  CHECK(metrics.find("peergate_proxy_active_connections ") != std::string::npos);
+  CHECK(metrics.find("peergate_proxy_cert_expiry_timestamp_seconds 1") != std::string::npos);
+
+  auto identities = http.Get("/identities");
+  REQUIRE(identities);
+  const auto observations = validation::decodeObservations(identities->body, "identities.json");
+  INFO(identities->body);
+  REQUIRE(observations.ok());
+  REQUIRE(observations.value().entries.size() == 2);
+  for (const validation::Observation& entry : observations.value().entries) {
+    CHECK(entry.namespace_name == "foo");
+    CHECK(entry.pod == "httpbin");
+    CHECK(entry.port == app.port());
+    CHECK(entry.source_ip == "127.0.0.1");
+    if (entry.security == "mtls") {
+      CHECK(entry.source_identity == "spiffe://cluster.local/ns/foo/sa/curl");
+      CHECK(entry.count == 2);
+    } else {
+      CHECK(entry.security == "plaintext");
+      CHECK(entry.source_identity.empty());
+      CHECK(entry.count == 1);
+    }
+  }
+  admin.stop();
+}
+
+TEST_CASE("half-close: a client that ends its stream still gets the reply", "[proxy]") {
+  quietLogs();
+  SECTION("plaintext through an inbound PERMISSIVE port") {
+    EchoApp app;
+    ClusterFiles files(app.port(), testing::httpbinPolicyYaml("PERMISSIVE"));
+    RunningProxy proxy(serverOptions(files.dir.path(), {app.port()}));
+    // The app answers "EOF:n" only after it saw our FIN through the proxy.
+    CHECK(exchangePlain("127.0.0.1", proxy.inbound(), "ping") == "pingEOF:4");
+  }
+  SECTION("through mTLS between two proxies (close_notify carries the FIN)") {
+    OutboundChain chain;
+    CHECK(exchangePlain("127.0.0.1", chain.client.outbound(), "ping") == "pingEOF:4");
+  }
+}
+
+TEST_CASE("a 64 MiB transfer through two proxies keeps memory bounded", "[proxy]") {
+  quietLogs();
+  OutboundChain chain;
+  constexpr std::size_t kTotal = std::size_t{64} << 20;
+  const std::size_t rss_before = testing::residentBytes();
+  const int fd = testing::connectTcp("127.0.0.1", chain.client.outbound());
+  REQUIRE(fd >= 0);
+  std::size_t peak_rss = rss_before;
+  std::thread writer([fd] {
+    const std::string chunk(1 << 16, 'x');
+    for (std::size_t sent = 0; sent < kTotal; sent += chunk.size()) {
+      if (!testing::sendAll(fd, chunk)) return;
+    }
+    ::shutdown(fd, SHUT_WR);
+  });
+  std::size_t received = 0;
+  char buffer[1 << 16];
+  for (;;) {
+    const ssize_t got = ::recv(fd, buffer, sizeof buffer, 0);
+    if (got <= 0) break;
+    received += static_cast<std::size_t>(got);
+    if ((received & ((std::size_t{1} << 22) - 1)) < sizeof buffer) {
+      peak_rss = std::max(peak_rss, testing::residentBytes());
+    }
+  }
+  writer.join();
+  ::close(fd);
+  const std::string trailer = "EOF:" + std::to_string(kTotal);
+  CHECK(received == kTotal + trailer.size());
+  // Fixed 16 KiB buffers per direction: the proxies hold nothing like the 64 MiB in flight.
+  CHECK(peak_rss - rss_before < std::size_t{24} << 20);
+  CHECK(chain.client.stats.active() <= 1);
+}
+
+TEST_CASE("timeouts close stalled handshakes and idle connections; the limit caps connections",
+          "[proxy]") {
+  quietLogs();
+  EchoApp app;
+  EchoApp open_app;
+  ClusterFiles files(app.port(),
+                     testing::httpbinPolicyYaml("STRICT", {{open_app.port(), "PERMISSIVE"}}));
+  ProxyOptions options = serverOptions(files.dir.path(), {app.port(), open_app.port()});
+  options.limits.handshake_timeout = 300ms;
+  options.limits.idle_timeout = 300ms;
+  options.limits.max_connections = 2;
+  RunningProxy proxy(std::move(options));
+
+  SECTION("a TLS record header and then silence") {
+    const int fd = testing::connectTcp("127.0.0.1", proxy.inbound());
+    REQUIRE(fd >= 0);
+    REQUIRE(testing::sendAll(fd, std::string("\x16\x03\x01", 3)));
+    const auto started = std::chrono::steady_clock::now();
+    CHECK(testing::readToEnd(fd).empty());
+    CHECK(std::chrono::steady_clock::now() - started < 3s);
+    ::close(fd);
+    CHECK(eventually([&] {
+      return proxy.stats.handshakeFailures(Direction::Inbound, "handshake_timeout") == 1;
+    }));
+  }
+  SECTION("an established connection without traffic") {
+    const int fd = testing::connectTcp("127.0.0.1", proxy.inbound(1));
+    REQUIRE(fd >= 0);
+    REQUIRE(testing::sendAll(fd, "x"));
+    const auto started = std::chrono::steady_clock::now();
+    CHECK(testing::readToEnd(fd) == "x");  // then the proxy closes it
+    CHECK(std::chrono::steady_clock::now() - started < 3s);
+    ::close(fd);
+  }
+  SECTION("connections beyond max_connections are closed at accept") {
+    const int first = testing::connectTcp("127.0.0.1", proxy.inbound(1));
+    const int second = testing::connectTcp("127.0.0.1", proxy.inbound(1));
+    REQUIRE(eventually([&] { return proxy.stats.active() == 2; }));
+    CHECK(exchangePlain("127.0.0.1", proxy.inbound(1), "third").empty());
+    CHECK(eventually(
+        [&] { return proxy.stats.connections(Direction::Inbound, 0, "unknown", "limit") == 1; }));
+    ::close(first);
+    ::close(second);
+  }
+}
+
+TEST_CASE("drain waits for open connections and reports the ones still open", "[proxy]") {
+  quietLogs();
+  EchoApp app;
+  ClusterFiles files(app.port(), testing::httpbinPolicyYaml("PERMISSIVE"));
+  RunningProxy proxy(serverOptions(files.dir.path(), {app.port()}));
+  const int fd = testing::connectTcp("127.0.0.1", proxy.inbound());
+  REQUIRE(fd >= 0);
+  REQUIRE(testing::sendAll(fd, "x"));
+  REQUIRE(testing::readExactly(fd, 1) == "x");
+
+  CHECK_FALSE(proxy.server.drain(100ms));  // the connection is still open
+  CHECK_FALSE(proxy.server.ready());
+  CHECK(testing::connectTcp("127.0.0.1", proxy.inbound()) < 0);  // no longer accepting
+  std::thread closer([fd] {
+    std::this_thread::sleep_for(50ms);
+    ::shutdown(fd, SHUT_WR);
+    testing::readToEnd(fd);
+    ::close(fd);
+  });
+  CHECK(proxy.server.drain(3s));
+  closer.join();
+}
+
+TEST_CASE("peergate proxy exits 0 on SIGTERM", "[proxy]") {
+  EchoApp app;
+  ClusterFiles files(app.port(), testing::httpbinPolicyYaml("STRICT"));
+  const fs::path log = files.dir.path() / "proxy.log";
+  const std::string inbound_map = "0=" + std::to_string(app.port());
+  const std::string state = files.dir.path().string();
+  const std::string certs = identityDir("httpbin").string();
+  std::vector<std::string> args = {PEERGATE_BINARY,   "proxy",     "--pod",           "foo/httpbin",
+                                   "--cluster-state", state,       "--certs",         certs,
+                                   "--inbound-port",  "0",         "--outbound-port", "0",
+                                   "--admin-port",    "0",         "--bind-address",  "127.0.0.1",
+                                   "--inbound-map",   inbound_map, "--log-format",    "text"};
+  std::vector<char*> argv;
+  for (std::string& arg : args) argv.push_back(arg.data());
+  argv.push_back(nullptr);
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 2, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  pid_t pid = 0;
+  REQUIRE(posix_spawn(&pid, PEERGATE_BINARY, &actions, nullptr, argv.data(), environ) == 0);
+  posix_spawn_file_actions_destroy(&actions);
+
+  const auto logged = [&](const std::string& text) {
+    std::ifstream file(log);
+    std::stringstream content;
+    content << file.rdbuf();
+    return content.str().find(text) != std::string::npos;
+  };
+  CHECK(eventually([&] { return logged("proxy listening"); }, 10s));
+  ::kill(pid, SIGTERM);
+  int status = -1;
+  const bool exited = eventually([&] { return ::waitpid(pid, &status, WNOHANG) == pid; }, 10s);
+  if (!exited) {
+    ::kill(pid, SIGKILL);
+    ::waitpid(pid, &status, 0);
+  }
+  CHECK(exited);
+  CHECK(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);
+  CHECK(logged("proxy stopped"));
+}
+
+}  // namespace
+}  // namespace peergate::proxy

@@ -1,0 +1,99 @@
+#pragma once
+
+// Real sockets for proxy tests: an app server, plaintext and TLS clients, the test identities of
+// tests/testdata/proxy/gen.sh, and cluster-state files. Every blocking call has a timeout.
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace peergate::testing {
+
+// The identities of tests/testdata/proxy/gen.sh, generated once per test process:
+// identityDir("curl") holds cert.pem key.pem ca.pem.
+std::filesystem::path identityDir(const std::string& name);
+
+// An app on 127.0.0.1:<ephemeral>: echoes every byte; at the client's end of stream it writes
+// "EOF:<bytes received>" and closes, so a lost half-close shows as a missing trailer. With a
+// greeting it speaks first (a server-speaks-first protocol).
+class EchoApp {
+ public:
+  explicit EchoApp(std::string greeting = "");
+  ~EchoApp();
+  EchoApp(const EchoApp&) = delete;
+  EchoApp& operator=(const EchoApp&) = delete;
+
+  uint16_t port() const { return port_; }
+  int connections() const { return connections_.load(); }
+
+ private:
+  void acceptLoop();
+  void serve(int fd);
+
+  const std::string greeting_;
+  int listen_fd_ = -1;
+  uint16_t port_ = 0;
+  std::atomic<bool> stopping_{false};
+  std::atomic<int> connections_{0};
+  std::mutex mutex_;
+  std::set<int> open_fds_;
+  std::vector<std::thread> workers_;
+  std::thread acceptor_;
+};
+
+// A connected TCP socket (-1 on failure) with 5 s send/receive timeouts.
+int connectTcp(const std::string& ip, uint16_t port);
+bool sendAll(int fd, const std::string& data);
+// Reads until end of stream, an error or the socket's timeout.
+std::string readToEnd(int fd);
+// Reads until `size` bytes arrived (or end/timeout).
+std::string readExactly(int fd, std::size_t size);
+// connect, send, half-close, read to the end; "" when refused.
+std::string exchangePlain(const std::string& ip, uint16_t port, const std::string& payload);
+
+struct TlsExchange {
+  bool handshake = false;  // the client's side of the handshake completed
+  std::string received;    // what came back before the end (or the failure)
+  std::string server_id;   // the server certificate's URI SAN
+  long server_serial = 0;  // and its serial number
+};
+// A TLS client with the identity in `certs` ("" = no client certificate): handshake, send
+// `payload`, close_notify (half-close), read to the end. The server is not verified here; the
+// tests check what the proxy decides.
+TlsExchange exchangeTls(uint16_t port, const std::filesystem::path& certs,
+                        const std::string& payload);
+
+// A fresh directory under the system temp dir, removed by the destructor.
+class TempDir {
+ public:
+  explicit TempDir(const std::string& prefix);
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  std::filesystem::path path_;
+};
+
+// Writes `text` to `path` through a temporary file and a rename, as kubelet and editors do.
+void writeFileAtomically(const std::filesystem::path& path, const std::string& text);
+
+// Pods for proxy tests, namespace foo unless said otherwise: httpbin (sa httpbin, 127.0.0.2,
+// proxy, container port `app_port`), other (sa other, 127.0.0.3, proxy), curl (sa curl,
+// 127.0.0.4, proxy), and legacy/sleep (127.0.0.5, no proxy).
+std::string meshPodsYaml(uint16_t app_port);
+// A workload PeerAuthentication selecting app=httpbin with `mode`, and portLevelMtls entries.
+std::string httpbinPolicyYaml(const std::string& mode,
+                              const std::vector<std::pair<uint16_t, std::string>>& ports = {});
+
+// Resident set size of this process, from /proc/self/status.
+std::size_t residentBytes();
+
+}  // namespace peergate::testing
