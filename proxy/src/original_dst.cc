@@ -19,19 +19,22 @@ constexpr int kIp6tSoOriginalDst = 80;
 // conntrack still knows where the client meant to go, and this asks it.
 std::optional<asio::ip::tcp::endpoint> originalDestination(asio::ip::tcp::socket& socket) {
   const int fd = socket.native_handle();
-  sockaddr_storage address{};
-  socklen_t length = sizeof address;
   std::error_code ec;
   const asio::ip::tcp::endpoint local = socket.local_endpoint(ec);
   if (ec) return std::nullopt;
   const bool v6 = local.address().is_v6();
+  // The kernel writes a sockaddr_in (sockaddr_in6) but leaves the length argument as passed, so
+  // the size comes from the family, never from what getsockopt reports back.
+  sockaddr_storage address{};
+  const socklen_t size = v6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in);
+  socklen_t length = size;
   const int level = v6 ? SOL_IPV6 : SOL_IP;
   const int option = v6 ? kIp6tSoOriginalDst : kSoOriginalDst;
   if (::getsockopt(fd, level, option, &address, &length) != 0) return std::nullopt;
+  if (address.ss_family != (v6 ? AF_INET6 : AF_INET)) return std::nullopt;
   asio::ip::tcp::endpoint endpoint;
-  if (length > endpoint.capacity()) return std::nullopt;
-  std::memcpy(endpoint.data(), &address, length);
-  endpoint.resize(length);
+  std::memcpy(endpoint.data(), &address, size);
+  endpoint.resize(size);
   return endpoint;
 }
 
