@@ -67,8 +67,8 @@ class Webhook:
         self.log = open(os.path.join(certs, "webhook.log"), "w")
         self.proc = subprocess.Popen(
             [peergate, "webhook", "--port", str(self.port), "--admin-port", str(self.admin),
-             "--bind-address", "127.0.0.1", "--tls-cert", os.path.join(certs, "server.crt"),
-             "--tls-key", os.path.join(certs, "server.key"), "--cluster-state", state,
+             "--bind-address", "127.0.0.1", "--tls-cert", os.path.join(certs, "serving", "cert.pem"),
+             "--tls-key", os.path.join(certs, "serving", "key.pem"), "--cluster-state", state,
              "--log-format", "text", "--shutdown-delay", "0"],
             stdout=self.log, stderr=self.log)
 
@@ -86,7 +86,7 @@ class Webhook:
 
     def post(self, route, body):
         out = subprocess.run(
-            ["curl", "-sS", "--max-time", "10", "--cacert", os.path.join(self.certs, "ca.crt"),
+            ["curl", "-sS", "--max-time", "10", "--cacert", os.path.join(self.certs, "serving", "ca.pem"),
              "-H", "Content-Type: application/json", "--data-binary", "@-",
              f"https://localhost:{self.port}{route}"],
             input=json.dumps(body).encode(), capture_output=True, check=True)
@@ -132,6 +132,17 @@ def show_injection(response):
         print(f"  {op['op']:<8}{op['path']}{detail}")
 
 
+def make_certs(peergate, certs):
+    """A CA and the webhook's serving certificate, made by `peergate certs`."""
+    ca, serving = os.path.join(certs, "ca"), os.path.join(certs, "serving")
+    commands = [[peergate, "certs", "ca", "--out", ca],
+                [peergate, "certs", "serving", "--ca", ca, "--dns", "localhost",
+                 "--dns", "peergate.peergate-system.svc", "--ip", "127.0.0.1", "--out", serving]]
+    for command in commands:
+        print("$ " + " ".join(os.path.relpath(c) if c.startswith("/") else c for c in command))
+        subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+
+
 def step(title, command):
     print(f"\n{BOLD}== {title}{RESET}\n$ {command}")
 
@@ -142,8 +153,7 @@ def main():
     certs = tempfile.mkdtemp(prefix="peergate-demo-")
     webhook = None
     try:
-        subprocess.run(["bash", os.path.join(root, "tests/testdata/certs/gen.sh"), certs],
-                       check=True)
+        make_certs(peergate, certs)
         webhook = Webhook(peergate, state, certs)
         webhook.wait_ready()
         print(f"peergate webhook serving https://localhost:{webhook.port} "
