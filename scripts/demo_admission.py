@@ -139,7 +139,8 @@ def make_certs(peergate, certs):
                 [peergate, "certs", "serving", "--ca", ca, "--dns", "localhost",
                  "--dns", "peergate.peergate-system.svc", "--ip", "127.0.0.1", "--out", serving]]
     for command in commands:
-        print("$ " + " ".join(os.path.relpath(c) if c.startswith("/") else c for c in command))
+        here = os.getcwd() + os.sep
+        print("$ " + " ".join(c[len(here):] if c.startswith(here) else c for c in command))
         subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
 
 
