@@ -9,7 +9,7 @@ packages=(
   libcpp-httplib-dev libssl-dev libasio-dev
   clang libclang-rt-14-dev clang-format
   python3 time openssl curl
-  iptables iproute2 tcpdump
+  iptables iproute2 tcpdump sslscan
 )
 
 missing=()
