@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
@@ -1094,6 +1095,142 @@ TEST_CASE("peergate webhook --kubeconfig with a broken kubeconfig exits 65 namin
   REQUIRE(line);
   CHECK_THAT((*line)["error"].get<std::string>(),
              Catch::Contains("clusters[0].cluster.server: plain http is not supported"));
+}
+
+// ---- Soak: admission under load while the serving certificate rotates and the watch drops ----
+
+struct ProcessUsage {
+  std::size_t fds = 0;
+  long rss_kb = 0;
+};
+
+ProcessUsage usageOf(pid_t pid) {
+  ProcessUsage usage;
+  const fs::path proc = "/proc/" + std::to_string(pid);
+  for ([[maybe_unused]] const auto& entry : fs::directory_iterator(proc / "fd")) ++usage.fds;
+  std::ifstream status(proc / "status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("VmRSS:", 0) == 0) usage.rss_kb = std::stol(line.substr(6));
+  }
+  return usage;
+}
+
+struct SoakCounts {
+  std::atomic<int> requests{0};
+  std::atomic<int> failed{0};  // no reply, or not HTTP 200
+  std::atomic<int> wrong{0};   // a reply with the wrong verdict
+};
+
+// Alternates a change that must be allowed (STRICT on payments: nothing there to break) and one
+// that must be denied (STRICT on legacy: its pods have no proxy) until `deadline`, opening a new
+// connection every 20 requests so handshakes keep happening across the certificate rotation.
+void soakClient(int port, int id, std::chrono::steady_clock::time_point deadline,
+                SoakCounts& counts) {
+  int sent = 0;
+  while (std::chrono::steady_clock::now() < deadline) {
+    httplib::SSLClient client("localhost", port);
+    client.set_ca_cert_path(cert("ca.crt").c_str());
+    client.enable_server_certificate_verification(true);
+    client.set_read_timeout(5, 0);
+    client.set_keep_alive(true);
+    for (int i = 0; i < 20 && std::chrono::steady_clock::now() < deadline; ++i, ++sent) {
+      const bool deny = sent % 2 == 1;
+      const std::string uid = "soak-" + std::to_string(id) + "-" + std::to_string(sent);
+      const auto reply = client.Post("/validate", strictReview(uid, deny ? "legacy" : "payments"),
+                                     "application/json");
+      ++counts.requests;
+      if (!reply || reply->status != 200) {
+        ++counts.failed;
+        continue;
+      }
+      const json response = json::parse(reply->body, nullptr, false);
+      if (response.is_discarded() || response["response"]["uid"] != uid ||
+          response["response"]["allowed"] != !deny) {
+        ++counts.wrong;
+      }
+    }
+  }
+}
+
+TEST_CASE("soak: no failed or wrong verdict across a certificate rotation and a dropped watch",
+          "[kube][soak]") {
+  KubeHarness h;
+  h.seed();
+  fs::copy_file(cert("server.crt"), h.dir.path / "tls.crt");
+  fs::copy_file(cert("server.key"), h.dir.path / "tls.key");
+  writeFile(h.dir.path / "kubeconfig",
+            "apiVersion: v1\nkind: Config\ncurrent-context: test\nclusters:\n- name: fake\n"
+            "  cluster:\n    server: " +
+                h.fake.url() +
+                "\n    certificate-authority-data: " + base64(readAll(cert("ca.crt"))) +
+                "\nusers:\n- name: sa\n  user:\n    tokenFile: token\n"
+                "contexts:\n- name: test\n  context: {cluster: fake, user: sa}\n");
+  const fs::path log = h.dir.path / "webhook.log";
+  const pid_t pid = spawnWebhook(
+      {"--port", "0", "--admin-port", "0", "--bind-address", "127.0.0.1", "--tls-cert",
+       (h.dir.path / "tls.crt").string(), "--tls-key", (h.dir.path / "tls.key").string(),
+       "--kubeconfig", (h.dir.path / "kubeconfig").string(), "--shutdown-delay", "0",
+       "--log-format", "json"},
+      log);
+  struct Reaper {
+    pid_t pid;
+    ~Reaper() {
+      if (::kill(pid, 0) == 0) {
+        ::kill(pid, SIGKILL);
+        ::waitpid(pid, nullptr, 0);
+      }
+    }
+  } reaper{pid};
+  const std::optional<json> serving = waitForLogLine(log, "serving", 20s);
+  INFO(readAll(log));
+  REQUIRE(serving);
+  const int port = (*serving)["https_port"].get<int>();
+  httplib::Client admin("127.0.0.1", (*serving)["admin_port"].get<int>());
+  REQUIRE(eventually([&] {
+    const auto ready = admin.Get("/readyz");
+    return ready && ready->status == 200;
+  }));
+
+  // Warm up (thread stacks, TLS contexts, allocator arenas) before the baseline is taken.
+  SoakCounts warmup;
+  soakClient(port, 0, std::chrono::steady_clock::now() + 1s, warmup);
+  const ProcessUsage before = usageOf(pid);
+
+  SoakCounts counts;
+  const auto start = std::chrono::steady_clock::now();
+  const auto deadline = start + 12s;
+  std::vector<std::thread> clients;
+  for (int id = 1; id <= 4; ++id) {
+    clients.emplace_back([&, id] { soakClient(port, id, deadline, counts); });
+  }
+  std::this_thread::sleep_until(start + 4s);
+  // The rotation as a Secret volume does it: new files swapped in by rename.
+  fs::copy_file(cert("server2.crt"), h.dir.path / "tls.crt.new");
+  fs::copy_file(cert("server2.key"), h.dir.path / "tls.key.new");
+  fs::rename(h.dir.path / "tls.key.new", h.dir.path / "tls.key");
+  fs::rename(h.dir.path / "tls.crt.new", h.dir.path / "tls.crt");
+  std::this_thread::sleep_until(start + 8s);
+  h.fake.dropWatches(k::kPods, /*mid_event=*/true);
+  h.fake.dropWatches(k::kNamespaces, /*mid_event=*/false);
+  for (std::thread& client : clients) client.join();
+
+  const ProcessUsage after = usageOf(pid);
+  INFO("requests " << counts.requests << ", fds " << before.fds << " -> " << after.fds << ", RSS "
+                   << before.rss_kb << " -> " << after.rss_kb << " KiB");
+  CHECK(counts.requests > 200);
+  CHECK(counts.failed == 0);
+  CHECK(counts.wrong == 0);
+  CHECK(after.fds <= before.fds + 8);            // the clients' connections are closed again
+  CHECK(after.rss_kb <= before.rss_kb + 32768);  // no growth with the request count
+  // The rotated certificate (serial 1002) was loaded while the clients ran.
+  CHECK_THAT(readAll(log), Catch::Contains("\"serial\":\"1002\""));
+  CHECK(h.fake.count([](const FakeRequest& r) {
+    return r.isWatch() && r.path.find("/pods") != std::string::npos;
+  }) >= 2);
+
+  REQUIRE(::kill(pid, SIGTERM) == 0);
+  CHECK(waitExit(pid, 10s) == 0);
 }
 
 }  // namespace
