@@ -59,6 +59,9 @@ Command addCheckCommand(CLI::App& root) {
   addFilenameOption(*app, options->files);
   addOutputOption(*app, options->output, {"text", "json", "yaml"});
   addGateOptions(*app, options->gate);
+  app->footer(
+      "Exit codes: 0 clean, 64 usage error, 65 unreadable or undecodable input, 79 findings at or "
+      "above the failure threshold.");
   return {app, [options](Streams& streams) { return runCheck(*options, streams); }};
 }
 

@@ -143,6 +143,9 @@ Command addDescribeCommand(CLI::App& root) {
   auto options = std::make_shared<DescribeOptions>();
   CLI::App* app = root.add_subcommand(
       "describe", "Show the effective mTLS mode of each workload and port, and why");
+  app->footer(
+      "Exit codes: 0 done, 64 usage error (e.g. an unknown workload), 65 unreadable or undecodable "
+      "input.");
   addFilenameOption(*app, options->files);
   app->add_option("-n,--namespace", options->namespace_name, "Only workloads in this namespace")
       ->type_name("NS");

@@ -136,6 +136,9 @@ Command addPlanCommand(CLI::App& root) {
   auto options = std::make_shared<PlanOptions>();
   CLI::App* app = root.add_subcommand(
       "plan", "Show what a change does to every workload's effective mode, and its findings");
+  app->footer(
+      "Exit codes: 0 the change would be admitted, 64 usage error, 65 unreadable or undecodable "
+      "input, 79 the change introduces findings at or above the failure threshold.");
   addFilenameOption(*app, options->files);
   app->add_option("--apply", options->apply,
                   "Objects to create or update (same kind/namespace/name replaces); FILE|DIR|-, "

@@ -213,6 +213,10 @@ void addOptions(CLI::App& app, ProxyFlags& flags) {
 Command addProxyCommand(CLI::App& root) {
   auto flags = std::make_shared<ProxyFlags>();
   CLI::App* app = root.add_subcommand("proxy", kDescription);
+  app->footer(
+      "Exit codes: 0 after SIGTERM or SIGINT (open connections get --drain-timeout), 64 usage "
+      "error, 65 cannot start (cluster state or certificates unusable, a proxy port taken), 1 the "
+      "admin port cannot be bound.");
   addOptions(*app, *flags);
   return {app, [flags](Streams& streams) { return runProxy(*flags, streams); }};
 }

@@ -23,13 +23,13 @@ constexpr std::array<CommandRegistrar, 8> kCommands = {
 };
 
 constexpr const char* kFooter =
-    "Exit codes: 0 clean, 64 usage error, 65 unreadable or undecodable input, "
-    "79 findings at or above the failure threshold.";
+    "Exit codes of check, describe and plan: 0 clean, 64 usage error, 65 unreadable or "
+    "undecodable input, 79 findings at or above the failure threshold. `peergate COMMAND "
+    "--help` describes each command.";
 
 void configureRoot(CLI::App& root) {
   root.set_version_flag("--version", std::string("peergate ") + PEERGATE_VERSION);
   root.require_subcommand(1);
-  root.footer(kFooter);
 }
 
 // CLI11 reports --help and --version as "errors" with exit code 0; every real parse error is
@@ -51,6 +51,8 @@ int parseAndDispatch(const std::vector<std::string>& args, Streams& streams) {
   configureRoot(root);
   std::vector<Command> commands;
   for (const CommandRegistrar registrar : kCommands) commands.push_back(registrar(root));
+  // Set after the subcommands exist: CLI11 copies a parent's footer into subcommands added later.
+  root.footer(kFooter);
 
   std::vector<const char*> argv = {"peergate"};
   for (const std::string& arg : args) argv.push_back(arg.c_str());

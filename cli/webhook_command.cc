@@ -404,6 +404,10 @@ void addOptions(CLI::App& app, WebhookOptions& options) {
 Command addWebhookCommand(CLI::App& root) {
   auto options = std::make_shared<WebhookOptions>();
   CLI::App* app = root.add_subcommand("webhook", kDescription);
+  app->footer(
+      "Exit codes: 0 after a graceful drain, 64 usage error (bad flag, no cluster-state source), "
+      "65 unusable input at start (certificate, key, config or cluster state), 1 a port cannot be "
+      "bound, the listener died or the drain timed out.");
   addOptions(*app, *options);
   return {app, [options](Streams& streams) { return runWebhook(*options, streams); }};
 }
