@@ -45,7 +45,7 @@ const fs::path kManifests = kSourceDir / "manifests";
 
 // What a user installs: the base and every overlay (each renders the whole gate).
 const std::vector<std::string> kInstallDirs = {"base", "overlays/cert-manager", "overlays/audit",
-                                               "overlays/ha"};
+                                               "overlays/ha", "overlays/injection"};
 const std::string kOwnNamespace = "peergate-system";
 
 std::string readText(const fs::path& path) {
@@ -204,7 +204,10 @@ Violations webhookViolations(const Rendered& rendered) {
   const auto validating = objectsOf(rendered, "ValidatingWebhookConfiguration");
   const auto mutating = objectsOf(rendered, "MutatingWebhookConfiguration");
   if (validating.size() != 1) out.push_back("expected one ValidatingWebhookConfiguration");
-  if (mutating.size() != 1) out.push_back("expected one MutatingWebhookConfiguration");
+  // peergate-mutator, plus peergate-injector with overlays/injection.
+  if (mutating.empty() || mutating.size() > 2) {
+    out.push_back("expected the MutatingWebhookConfiguration peergate-mutator (and the injector)");
+  }
 
   const auto services = objectsOf(rendered, "Service", "peergate");
   const Json* service = services.size() == 1 ? services[0] : nullptr;
@@ -327,8 +330,9 @@ Violations webhookViolations(const Rendered& rendered) {
   };
   for (const Json* configuration : validating) check_configuration(*configuration, false);
   for (const Json* configuration : mutating) check_configuration(*configuration, true);
-  if (paths != std::set<std::string>{"/validate", "/mutate", "/inject"}) {
-    out.push_back("the webhook paths must be exactly /validate, /mutate and /inject");
+  // /inject is opt-in (overlays/injection); the gate itself is always there.
+  if (!paths.count("/validate") || !paths.count("/mutate")) {
+    out.push_back("the webhooks must call /validate and /mutate");
   }
   return out;
 }
@@ -646,7 +650,7 @@ TEST_CASE("the test renderer reproduces kustomize for the subset manifests/ uses
 TEST_CASE("every kustomization renders and every object decodes with the engine's decoder",
           "[manifests]") {
   const std::string dir = GENERATE(as<std::string>{}, "base", "crds", "overlays/cert-manager",
-                                   "overlays/audit", "overlays/ha");
+                                   "overlays/audit", "overlays/ha", "overlays/injection");
   CAPTURE(dir);
   const Rendered rendered = render(dir);
   INFO(joined(rendered.errors));
@@ -855,10 +859,29 @@ TEST_CASE("replicas and disruption budgets keep a replica answering", "[manifest
   }
 }
 
+TEST_CASE("the base injects nothing: pod injection is the opt-in overlays/injection",
+          "[manifests]") {
+  for (const std::string dir : {"base", "overlays/cert-manager", "overlays/audit", "overlays/ha"}) {
+    CAPTURE(dir);
+    const Rendered rendered = render(dir);
+    REQUIRE(rendered.ok());
+    for (const Json* configuration : objectsOf(rendered, "MutatingWebhookConfiguration")) {
+      for (const Json& webhook : at(*configuration, "/webhooks")) {
+        CHECK(str(webhook, "/clientConfig/service/path") != "/inject");
+      }
+    }
+  }
+}
+
 TEST_CASE("the injection webhooks select pods as Istio does", "[manifests]") {
-  const Rendered rendered = render("base");
+  const Rendered rendered = render("overlays/injection");
   REQUIRE(rendered.ok());
-  const auto mutating = objectsOf(rendered, "MutatingWebhookConfiguration");
+  const auto configurations = objectsOf(rendered, "MutatingWebhookConfiguration");
+  std::vector<const Json*> mutating;
+  for (const Json* configuration : configurations) {
+    if (str(*configuration, "/metadata/name") == "peergate-injector")
+      mutating.push_back(configuration);
+  }
   REQUIRE(mutating.size() == 1);
   // name -> (namespaceSelector expressions, objectSelector expressions), without the exclusion.
   std::map<std::string, std::pair<std::set<std::string>, std::set<std::string>>> selectors;
@@ -1028,8 +1051,8 @@ TEST_CASE("the safety checks catch a broken manifest", "[manifests]") {
       {"failurePolicy Ignore", "ValidatingWebhookConfiguration", "peergate-validator",
        Json::parse(R"([{"op":"replace","path":"/webhooks/0/failurePolicy","value":"Ignore"}])"),
        webhookViolations},
-      {"failurePolicy Ignore on injection", "MutatingWebhookConfiguration", "peergate-mutator",
-       Json::parse(R"([{"op":"replace","path":"/webhooks/1/failurePolicy","value":"Ignore"}])"),
+      {"failurePolicy Ignore on injection", "MutatingWebhookConfiguration", "peergate-injector",
+       Json::parse(R"([{"op":"replace","path":"/webhooks/0/failurePolicy","value":"Ignore"}])"),
        webhookViolations},
       {"kube-system no longer excluded", "ValidatingWebhookConfiguration", "peergate-validator",
        Json::parse(R"([{"op":"replace","path":"/webhooks/0/namespaceSelector",
@@ -1042,15 +1065,15 @@ TEST_CASE("the safety checks catch a broken manifest", "[manifests]") {
       {"sideEffects Some", "ValidatingWebhookConfiguration", "peergate-validator",
        Json::parse(R"([{"op":"replace","path":"/webhooks/1/sideEffects","value":"Some"}])"),
        webhookViolations},
-      {"a wrong path", "MutatingWebhookConfiguration", "peergate-mutator",
+      {"a wrong path", "MutatingWebhookConfiguration", "peergate-injector",
        Json::parse(
-           R"([{"op":"replace","path":"/webhooks/2/clientConfig/service/path","value":"/injects"}])"),
+           R"([{"op":"replace","path":"/webhooks/1/clientConfig/service/path","value":"/injects"}])"),
        webhookViolations},
       {"DELETE sent to /mutate", "MutatingWebhookConfiguration", "peergate-mutator",
        Json::parse(R"([{"op":"add","path":"/webhooks/0/rules/0/operations/-","value":"DELETE"}])"),
        webhookViolations},
-      {"reinvocation Never", "MutatingWebhookConfiguration", "peergate-mutator",
-       Json::parse(R"([{"op":"replace","path":"/webhooks/3/reinvocationPolicy","value":"Never"}])"),
+      {"reinvocation Never", "MutatingWebhookConfiguration", "peergate-injector",
+       Json::parse(R"([{"op":"replace","path":"/webhooks/2/reinvocationPolicy","value":"Never"}])"),
        webhookViolations},
       {"a wildcard verb", "ClusterRole", "peergate",
        Json::parse(R"([{"op":"replace","path":"/rules/0/verbs","value":["*"]}])"), rbacViolations},
@@ -1093,7 +1116,8 @@ TEST_CASE("the safety checks catch a broken manifest", "[manifests]") {
            R"([{"op":"add","path":"/spec/template/spec/containers/0/args/-","value":"--cluster-state=/state"}])"),
        wiringViolations},
   };
-  const Rendered base = render("base");
+  // The injection overlay: the base plus the opt-in injector, so every webhook is covered.
+  const Rendered base = render("overlays/injection");
   REQUIRE(base.ok());
   REQUIRE(webhookViolations(base).empty());
   REQUIRE(rbacViolations(base).empty());
