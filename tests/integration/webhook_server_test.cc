@@ -695,6 +695,21 @@ TEST_CASE("POST /inject returns a patch that turns the pod into one with the pro
   CHECK_FALSE(second["response"].contains("patch"));
 }
 
+TEST_CASE("reviews before the first sync are counted as state_unavailable, not bad requests",
+          "[server]") {
+  StateStore empty;  // never published: not synced
+  AdmissionHandler handler{empty, WebhookConfig{}};
+  Harness harness{[&](std::string_view route, std::string_view type, std::string_view body) {
+    return handler.handle(route, type, body);
+  }};
+  const auto result = harness.client()->Post(
+      "/validate", policyReview("uid-early", "foo", "STRICT"), "application/json");
+  REQUIRE(result);
+  CHECK(json::parse(result->body)["response"]["status"]["code"] == 500);
+  CHECK(harness.metrics.admission_errors.value({"state_unavailable"}) == 1);
+  CHECK(harness.metrics.admission_errors.value({"bad_request"}) == 0);
+}
+
 TEST_CASE("a wrong Content-Type is an AdmissionReview error, not a dropped call", "[server]") {
   RealWebhook webhook;
   auto client = webhook.harness.client();

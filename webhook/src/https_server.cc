@@ -23,6 +23,15 @@
 namespace peergate::webhook {
 namespace {
 
+// Why a request could not be decided, for peergate_admission_errors_total: the handlers' own
+// message prefixes (admission_handler.cc, validate_handler.cc).
+std::string_view errorReason(const AdmissionOutcome& outcome) {
+  const std::string& message = outcome.message;
+  if (message.rfind("internal error", 0) == 0) return "internal";
+  if (message.rfind("cluster state", 0) == 0) return "state_unavailable";
+  return "bad_request";
+}
+
 using Clock = std::chrono::steady_clock;
 
 constexpr std::array<std::string_view, 3> kRoutes = {"/validate", "/mutate", "/inject"};
@@ -484,10 +493,7 @@ void HttpsServer::Impl::serve(std::string_view route, const httplib::Request& re
   } else {
     reply = decideSafely(route, request.get_header_value("Content-Type"), read.body);
     if (reply.outcome.webhook.empty()) reply.outcome.webhook = webhookName(route);
-    if (reply.outcome.errored) {
-      error_reason =
-          reply.outcome.message.rfind("internal error", 0) == 0 ? "internal" : "bad_request";
-    }
+    if (reply.outcome.errored) error_reason = errorReason(reply.outcome);
   }
   response.status = reply.http_status;
   response.set_content(std::move(reply.body), "application/json");

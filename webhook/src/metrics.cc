@@ -269,7 +269,7 @@ ServerMetrics::ServerMetrics(MetricsRegistry& registry)
       admission_errors(registry.counter(
           "peergate_admission_errors_total",
           "Requests that could not be decided, by reason (body_too_large, bad_request, "
-          "internal, unknown_route).",
+          "state_unavailable, internal, unknown_route).",
           {"reason"})),
       busy_workers(registry.gauge(
           "peergate_https_busy_workers",
