@@ -3,8 +3,6 @@
 #include <string_view>
 #include <vector>
 
-#include <openssl/x509v3.h>
-
 #include "peergate/identity/spiffe.h"
 
 namespace peergate::proxy {
@@ -23,12 +21,6 @@ std::string reasonFor(std::string_view code) {
 
 LeafIdentity checkLeafIdentity(X509* leaf, const std::string& trust_domain) {
   LeafIdentity identity;
-  // X509_check_ca (inside peerSpiffeId) calls a CA:TRUE certificate "not a CA" when its keyUsage
-  // lacks keyCertSign; basicConstraints CA:TRUE alone must already disqualify a workload leaf.
-  if ((X509_get_extension_flags(leaf) & EXFLAG_CA) != 0) {
-    identity.failure = "ca_leaf";
-    return identity;
-  }
   const identity::Result<identity::SpiffeId> id = identity::peerSpiffeId(leaf, trust_domain);
   if (id) {
     identity.spiffe_id = id.value().uri();
