@@ -30,6 +30,7 @@
 #include "../../webhook/src/kube_client.h"
 #include "../../webhook/src/kube_config.h"
 #include "../support/fake_apiserver.h"
+#include "../support/sanitizers.h"
 #include "peergate/validation/cluster_state.h"
 #include "peergate/webhook/metrics.h"
 #include "peergate/webhook/state_store.h"
@@ -1221,8 +1222,8 @@ TEST_CASE("soak: no failed or wrong verdict across a certificate rotation and a 
   CHECK(counts.requests > 40);  // enough to span the rotation and the drop, even under ASan
   CHECK(counts.failed == 0);
   CHECK(counts.wrong == 0);
-  CHECK(after.fds <= before.fds + 8);            // the clients' connections are closed again
-  CHECK(after.rss_kb <= before.rss_kb + 32768);  // no growth with the request count
+  CHECK(after.fds <= before.fds + 8);  // the clients' connections are closed again
+  if (!PEERGATE_TEST_SANITIZED) CHECK(after.rss_kb <= before.rss_kb + 32768);  // no growth
   // The rotated certificate (serial 1002) was loaded while the clients ran.
   CHECK_THAT(readAll(log), Catch::Contains("\"serial\":\"1002\""));
   CHECK(h.fake.count([](const FakeRequest& r) {
