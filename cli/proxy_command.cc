@@ -1,7 +1,6 @@
 // `peergate proxy`: the pod's mTLS proxy in local mode (policy from --cluster-state, identity
 // from --certs). SIGTERM/SIGINT: stop accepting, let open connections finish up to
 // --drain-timeout, exit 0.
-#include <pthread.h>
 #include <signal.h>
 
 #include <chrono>
@@ -13,6 +12,7 @@
 
 #include "peergate/cli/command.h"
 #include "peergate/cli/exit_codes.h"
+#include "peergate/cli/shutdown_signals.h"
 #include "peergate/proxy/admin_server.h"
 #include "peergate/proxy/proxy_server.h"
 #include "peergate/webhook/decision_log.h"
@@ -45,24 +45,6 @@ constexpr const char* kDescription =
 
 std::chrono::milliseconds millis(double seconds) {
   return std::chrono::milliseconds(static_cast<long long>(seconds * 1000.0));
-}
-
-// Blocks SIGTERM and SIGINT here and in every thread started later, so only sigtimedwait()
-// below sees them: no code runs in a signal handler.
-sigset_t blockShutdownSignals() {
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-  return signals;
-}
-
-int waitForSignal(const sigset_t& signals) {
-  for (;;) {
-    const int signal_number = sigwaitinfo(&signals, nullptr);
-    if (signal_number > 0) return signal_number;
-  }
 }
 
 // Flag texts into options; a usage message on `err` and false when one is malformed.
@@ -119,7 +101,7 @@ int runProxy(ProxyFlags& flags, Streams& streams) {
     proxy.stop();
     return kExitInternal;
   }
-  const int signal_number = waitForSignal(signals);
+  const int signal_number = waitForShutdownSignal(signals);
   spdlog::info("{}: draining {} open connections (up to {} s)",
                signal_number == SIGINT ? "SIGINT" : "SIGTERM", stats.active(), flags.drain_timeout);
   if (!proxy.drain(flags.options.limits.drain_timeout)) {

@@ -1,7 +1,6 @@
 // `peergate webhook`: the admission webhook server (docs/webhook.md). HTTPS admission on
 // --port, plaintext /healthz, /readyz and /metrics on --admin-port, cluster state from files
 // (--cluster-state) published into the StateStore, graceful drain on SIGTERM.
-#include <pthread.h>
 #include <signal.h>
 
 #include <cerrno>
@@ -20,6 +19,7 @@
 
 #include "peergate/cli/command.h"
 #include "peergate/cli/exit_codes.h"
+#include "peergate/cli/shutdown_signals.h"
 #include "peergate/webhook/admin_server.h"
 #include "peergate/webhook/admission.h"
 #include "peergate/webhook/cert_reloader.h"
@@ -108,26 +108,6 @@ std::optional<wh::WebhookConfig> loadConfig(const WebhookOptions& options) {
   }
   config.max_request_bytes = options.max_body_bytes;
   return config;
-}
-
-// Blocks SIGTERM and SIGINT in this thread and in every thread started after it, so that only
-// sigtimedwait() below receives them: no code runs in a signal handler.
-sigset_t blockShutdownSignals() {
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-  return signals;
-}
-
-// Waits up to `timeout` for SIGTERM/SIGINT; the signal number, or 0 on timeout.
-int waitForSignal(const sigset_t& signals, std::chrono::milliseconds timeout) {
-  const auto seconds = std::chrono::duration_cast<std::chrono::seconds>(timeout);
-  const timespec wait{static_cast<time_t>(seconds.count()),
-                      static_cast<long>((timeout - seconds).count() * 1'000'000)};
-  const int signal_number = sigtimedwait(&signals, nullptr, &wait);
-  return signal_number > 0 ? signal_number : 0;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -243,7 +223,7 @@ class WebhookProcess {
     admin_->setDraining(true);
     https_->beginDrain();
     if (options_.shutdown_delay > 0 &&
-        waitForSignal(signals, millis(options_.shutdown_delay)) != 0) {
+        waitForShutdownSignal(signals, millis(options_.shutdown_delay)) != 0) {
       wh::logEvent(spdlog::level::warn, "second signal: skipping the shutdown delay");
     }
     auto stopped = std::async(std::launch::async, [this] { https_->shutdown(); });
@@ -306,7 +286,7 @@ int runWebhook(const WebhookOptions& options, Streams& streams) {
     return *failed;
   }
   for (;;) {
-    if (const int signal_number = waitForSignal(signals, std::chrono::seconds(1))) {
+    if (const int signal_number = waitForShutdownSignal(signals, std::chrono::seconds(1))) {
       return process.drain(signals, signal_number);
     }
     if (!process.httpsRunning()) {
