@@ -91,7 +91,7 @@ TEST_CASE("knows which pod IPs run a proxy and the identity each must present", 
   CHECK(httpbin->spiffe_id == "spiffe://example.org/ns/foo/sa/httpbin");
   CHECK(httpbin->workload == "foo/httpbin");
   CHECK(policy.peerFor("10.1.0.9") == nullptr);  // legacy: no proxy container
-  CHECK(policy.workload_by_ip.at("10.1.0.9") == "foo/legacy");
+  CHECK(policy.workloadAt("10.1.0.9") == "foo/legacy");
 }
 
 TEST_CASE("a pod missing from the cluster state is a startup error naming it", "[proxy]") {
@@ -110,7 +110,7 @@ TEST_CASE("without any policy every port is PERMISSIVE", "[proxy]") {
       "spec: {containers: [{name: c, image: i}]}\n",
       "p");
   CHECK(policy.modeForPort(80) == Mode::Permissive);
-  CHECK(policy.proxied_peers.empty());
+  CHECK(policy.peers->proxied_peers.empty());
 }
 
 }  // namespace
