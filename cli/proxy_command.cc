@@ -77,6 +77,11 @@ bool completeOptions(ProxyFlags& flags, std::ostream& err) {
   px::ProxyOptions& options = flags.options;
   if (flags.pod.empty()) flags.pod = podFromEnvironment();
   if (!checkMode(options, err)) return false;
+  if (flags.pod.empty()) {
+    err << "Error: --pod NAMESPACE/NAME is required (or POD_NAMESPACE and POD_NAME in the "
+           "environment)\n";
+    return false;
+  }
   const std::size_t slash = flags.pod.find('/');
   if (slash == std::string::npos || slash == 0 || slash + 1 == flags.pod.size()) {
     err << "Error: --pod: expected NAMESPACE/NAME, got \"" << flags.pod << "\"\n";

@@ -56,7 +56,7 @@ class ControlPlaneClient final : public ConfigSource {
   // Sleeps up to `duration` unless stopping; false when stopping.
   bool pause(std::chrono::milliseconds duration);
 
-  const ProxyOptions& options_;
+  const ProxyOptions options_;
   ProxyStats& stats_;
 
   mutable std::mutex mutex_;
