@@ -4,6 +4,7 @@
 #include <signal.h>
 
 #include <chrono>
+#include <csignal>
 #include <cstdlib>
 #include <memory>
 #include <string>
@@ -120,6 +121,9 @@ int runProxy(ProxyFlags& flags, Streams& streams) {
       webhook::parseLogFormat(flags.log_format).value_or(webhook::LogFormat::Json),
       spdlog::level::from_str(flags.log_level));
   const sigset_t signals = blockShutdownSignals();
+  // A peer that closes first must cost a write error, not the process (the control-plane
+  // client writes with plain SSL_write).
+  std::signal(SIGPIPE, SIG_IGN);
   px::ProxyStats stats;
   px::ProxyServer proxy(flags.options, stats);
   std::string error;

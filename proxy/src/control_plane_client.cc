@@ -1,6 +1,7 @@
 #include "peergate/proxy/control_plane_client.h"
 
 #include <algorithm>
+#include <csignal>
 #include <fstream>
 #include <sstream>
 
@@ -84,7 +85,11 @@ struct ControlPlaneClient::Identity {
 };
 
 ControlPlaneClient::ControlPlaneClient(const ProxyOptions& options, ProxyStats& stats)
-    : options_(options), stats_(stats) {}
+    : options_(options), stats_(stats) {
+  // httplib writes with SSL_write on a plain socket: a control plane that closes first would
+  // otherwise kill the proxy with SIGPIPE.
+  std::signal(SIGPIPE, SIG_IGN);
+}
 
 ControlPlaneClient::~ControlPlaneClient() { stop(); }
 

@@ -8,10 +8,10 @@
 #include <thread>
 
 #include <httplib.h>
+#include <openssl/x509.h>
 #include <spdlog/spdlog.h>
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
-#include <openssl/x509.h>
 
 #include "../support/fake_apiserver.h"
 #include "../support/proxy_harness.h"
@@ -109,8 +109,8 @@ struct ControlPlane {
     options.max_wait = 10s;
     options.worker_threads = 16;
     options.poll_slice = 50ms;
-    server = std::make_unique<ControlPlaneServer>(options, *serving, store, *ca, *tokens,
-                                                  cp_metrics);
+    server =
+        std::make_unique<ControlPlaneServer>(options, *serving, store, *ca, *tokens, cp_metrics);
     REQUIRE(server->start(error));
   }
   ~ControlPlane() { server->shutdown(); }
@@ -187,8 +187,7 @@ TEST_CASE("the CA refuses other identities, missing and unknown tokens, and garb
   REQUIRE(garbage);
   CHECK(garbage->status == 400);
   CHECK(errorCode(garbage) == "csr.parse");
-  const httplib::Result huge =
-      cp.requestCertificate("tok-httpbin", std::string(200 * 1024, 'A'));
+  const httplib::Result huge = cp.requestCertificate("tok-httpbin", std::string(200 * 1024, 'A'));
   REQUIRE(huge);
   CHECK(huge->status == 413);
   CHECK(cp.cp_metrics.certificates.value({"issued"}) == 0);
@@ -218,9 +217,8 @@ TEST_CASE("the policy feed serves a pod's modes only to its own service account"
 TEST_CASE("a long-poll holds while nothing changes and answers within a second of a change",
           "[control-plane]") {
   ControlPlane cp;
-  const std::string version = json::parse(cp.policy("tok-httpbin", "foo/httpbin")->body)
-                                  .at("version")
-                                  .get<std::string>();
+  const std::string version =
+      json::parse(cp.policy("tok-httpbin", "foo/httpbin")->body).at("version").get<std::string>();
   auto started = std::chrono::steady_clock::now();
   const httplib::Result unchanged = cp.policy("tok-httpbin", "foo/httpbin", version, 1);
   REQUIRE(unchanged);
@@ -283,9 +281,10 @@ TEST_CASE("a proxy in control-plane mode gets its policy and identity and follow
   CHECK(client.certificatesIssued() == 1);
 }
 
-TEST_CASE("a proxy renews its certificate at half-life and on a new root, and keeps serving "
-          "while the control plane is down",
-          "[control-plane][proxy]") {
+TEST_CASE(
+    "a proxy renews its certificate at half-life and on a new root, and keeps serving "
+    "while the control plane is down",
+    "[control-plane][proxy]") {
   ControlPlane cp(4s);
   writeText(cp.dir.path() / "token", "tok-httpbin\n");
   proxy::ProxyStats stats;
