@@ -1370,5 +1370,38 @@ TEST_CASE("peergate webhook exits 65 on an undecodable --cluster-state and 64 wi
   CHECK(waitExit(bad_cert, 10s) == 65);
 }
 
+TEST_CASE(
+    "peergate webhook warns at startup about an Error finding turned off, and exits 65 "
+    "naming the key of an invalid config",
+    "[server]") {
+  TempDir dir("peergate-binary");
+  writeFile(dir.path / "state.yaml", std::string(kMeshState));
+  writeFile(dir.path / "off.yaml", "actions:\n  PG0101: off\n");
+  writeFile(dir.path / "bad.yaml", "maxStalenessSeconds: -30\n");
+  const fs::path log = dir.path / "webhook.log";
+  const auto start = [&](const std::string& config) {
+    return spawnWebhook({"--port", "0", "--admin-port", "0", "--bind-address", "127.0.0.1",
+                         "--tls-cert", cert("server.crt"), "--tls-key", cert("server.key"),
+                         "--cluster-state", (dir.path / "state.yaml").string(), "--config",
+                         (dir.path / config).string(), "--log-format", "json"},
+                        log);
+  };
+  const pid_t off = start("off.yaml");
+  const std::optional<json> warning = waitForLogLine(log, "config turns off an Error finding", 20s);
+  ::kill(off, SIGKILL);
+  ::waitpid(off, nullptr, 0);
+  REQUIRE(warning);
+  CHECK((*warning)["level"] == "warn");
+  CHECK_THAT((*warning)["warning"].get<std::string>(),
+             Catch::Contains("actions.PG0101: MeshWideDisable is an Error finding turned off"));
+
+  const pid_t bad = start("bad.yaml");
+  CHECK(waitExit(bad, 10s) == 65);
+  const std::optional<json> error = waitForLogLine(log, "invalid config file", 1s);
+  REQUIRE(error);
+  CHECK_THAT((*error)["error"].get<std::string>(),
+             Catch::Contains("bad.yaml:1: maxStalenessSeconds: must be at least 1 (seconds)"));
+}
+
 }  // namespace
 }  // namespace peergate::webhook
