@@ -55,10 +55,10 @@ struct AdmissionRequest {
 // What a handler decides; the router turns it into the wire reply.
 struct AdmissionResponse {
   bool allowed = true;
-  int code = 0;         // status.code when not allowed: 400, 403, 404, 413, 415, 500
+  int code = 0;         // status.code when not allowed: 400, 403, 404, 413, 415, 500, 503
   std::string message;  // status.message when not allowed
-  AdmissionError error = AdmissionError::None;  // the request, not the object, was at fault
-                                                // (or we were): why
+  // Not None when the request, not the object, was at fault (or we were, or the state): why.
+  AdmissionError error = AdmissionError::None;
   std::vector<std::string> warnings;
   nlohmann::json patch = nlohmann::json::array();  // RFC 6902 ops; empty = no patch
 };
