@@ -179,8 +179,9 @@ serving_cert_reusable() {
   local sans
   sans=$(openssl x509 -in "$workdir/current.pem" -noout -ext subjectAltName 2>/dev/null) ||
     return 1
+  # Whole entries: DNS:x.svc is a prefix of DNS:x.svc.cluster.local.
   while read -r name; do
-    grep -qF "DNS:$name" <<<"$sans" || return 1
+    tr ',' '\n' <<<"$sans" | sed 's/^ *//' | grep -qxF "DNS:$name" || return 1
   done < <(service_names)
 }
 

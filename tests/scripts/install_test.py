@@ -188,6 +188,32 @@ def test_rerun_keeps_everything(cluster):
           "a second run rewrites no Secret")
 
 
+def test_serving_cert_missing_a_name_is_reissued(cluster):
+    # A certificate from the right CA that names only the long DNS name (the short one is a
+    # prefix of it, so a substring check would wrongly keep it).
+    ca_dir, out = os.path.join(cluster.root, "ca"), os.path.join(cluster.root, "serving")
+    os.makedirs(ca_dir)
+    ca_secret = cluster.secret("peergate-ca")
+    for field, name in (("tls.crt", "ca.pem"), ("tls.key", "ca-key.pem")):
+        with open(os.path.join(ca_dir, name), "w") as f:
+            f.write(decoded(ca_secret, field))
+    subprocess.run([cluster.peergate, "certs", "serving", "--ca", ca_dir, "--dns", DNS_NAMES[1],
+                    "--out", out], check=True, capture_output=True)
+    objects = cluster.objects()
+    with open(os.path.join(out, "cert.pem"), "rb") as f:
+        objects["secret/%s/peergate-tls" % NS]["data"]["tls.crt"] = \
+            base64.b64encode(f.read()).decode()
+    with open(os.path.join(cluster.state, "objects.json"), "w") as f:
+        json.dump(objects, f)
+    shutil.rmtree(ca_dir)
+    result = cluster.run()
+    check(result.returncode == 0 and "CA: kept, serving certificate: new" in result.stdout,
+          "a serving certificate without both DNS names is reissued from the kept CA")
+    sans = openssl(cluster.root, ["x509", "-in", "{0}", "-noout", "-ext", "subjectAltName"],
+                   [decoded(cluster.secret("peergate-tls"), "tls.crt")]).stdout
+    check(all("DNS:" + name in sans for name in DNS_NAMES), "the reissued one names both")
+
+
 def test_dry_run_after_install(cluster):
     before = cluster.objects()
     result = cluster.run("--dry-run")
@@ -247,6 +273,7 @@ def main():
         test_dry_run_on_empty_cluster(cluster)
         test_install(cluster)
         test_rerun_keeps_everything(cluster)
+        test_serving_cert_missing_a_name_is_reissued(cluster)
         test_dry_run_after_install(cluster)
         test_failed_read_never_replaces_the_ca(cluster)
         test_rotate(cluster)
