@@ -115,6 +115,11 @@ std::optional<wh::WebhookConfig> loadConfig(const WebhookOptions& options) {
       return std::nullopt;
     }
     config = std::move(parsed).value();
+    // Valid, but an operator who turned an Error off should see it in every startup log.
+    for (const std::string& warning : wh::configWarnings(config)) {
+      wh::logEvent(spdlog::level::warn, "config turns off an Error finding",
+                   {{"config", options.config_file}, {"warning", warning}});
+    }
   }
   config.max_request_bytes = options.max_body_bytes;
   return config;

@@ -199,10 +199,17 @@ AdmissionResponse denyResponse(int code, std::string message) {
   return response;
 }
 
-AdmissionResponse errorResponse(int code, std::string message) {
+AdmissionResponse errorResponse(int code, std::string message, AdmissionError reason) {
   AdmissionResponse response = denyResponse(code, std::move(message));
-  response.errored = true;
+  response.error = reason;
   return response;
+}
+
+AdmissionResponse errorResponse(int code, std::string message) {
+  AdmissionError reason = code >= 500 ? AdmissionError::Internal : AdmissionError::BadRequest;
+  if (code == 413) reason = AdmissionError::BodyTooLarge;
+  if (code == 404) reason = AdmissionError::UnknownRoute;
+  return errorResponse(code, std::move(message), reason);
 }
 
 std::string_view statusReason(int code) {

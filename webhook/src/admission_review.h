@@ -55,9 +55,10 @@ struct AdmissionRequest {
 // What a handler decides; the router turns it into the wire reply.
 struct AdmissionResponse {
   bool allowed = true;
-  int code = 0;          // status.code when not allowed: 400, 403, 404, 413, 415, 500
-  std::string message;   // status.message when not allowed
-  bool errored = false;  // the request, not the object, was at fault (or we were)
+  int code = 0;         // status.code when not allowed: 400, 403, 404, 413, 415, 500, 503
+  std::string message;  // status.message when not allowed
+  // Not None when the request, not the object, was at fault (or we were, or the state): why.
+  AdmissionError error = AdmissionError::None;
   std::vector<std::string> warnings;
   nlohmann::json patch = nlohmann::json::array();  // RFC 6902 ops; empty = no patch
 };
@@ -65,8 +66,10 @@ struct AdmissionResponse {
 AdmissionResponse allowResponse();
 // A verdict about the object (403 policy, 400 undecodable object).
 AdmissionResponse denyResponse(int code, std::string message);
-// A fault of the request or of the webhook itself (counted separately).
+// A fault of the request or of the webhook itself (counted separately). The reason follows the
+// code (413 BodyTooLarge, 404 UnknownRoute, other 4xx BadRequest, 5xx Internal) unless given.
 AdmissionResponse errorResponse(int code, std::string message);
+AdmissionResponse errorResponse(int code, std::string message, AdmissionError reason);
 
 // metav1.Status reason for an HTTP code: 403 "Forbidden", 400 "BadRequest", ...
 std::string_view statusReason(int code);
@@ -135,6 +138,24 @@ struct AdmissionContext {
   const StateStore& state;
   const WebhookConfig& config;
 };
+
+// ---- Cluster-state freshness, the same for every route (state_freshness.cc) ----
+
+// The published snapshot, or nullptr with `refusal` set (500, state_unavailable) when there is
+// none yet.
+StateStore::Snapshot currentState(const AdmissionContext& context,
+                                  std::optional<AdmissionResponse>& refusal);
+
+// "cluster state is stale: last confirmed 412 s ago (limit 300 s)" when the last confirmed sync
+// is older than maxStalenessSeconds; nullopt while fresh.
+std::optional<std::string> staleness(const AdmissionContext& context);
+
+// The fail-closed answer to stale state: 503, state_unavailable, saying what to wait for.
+AdmissionResponse staleRefusal(const std::string& staleness);
+
+// /validate's answer to stale state: refused (503), or admitted unchecked with a warning under
+// failOpenWhenStale; nullopt while fresh.
+std::optional<AdmissionResponse> staleStateResponse(const AdmissionContext& context);
 
 AdmissionResponse validateAdmission(const AdmissionContext& context,
                                     const AdmissionRequest& request, AdmissionOutcome& outcome);

@@ -343,17 +343,22 @@ std::vector<std::string> warningTexts(const Verdict& verdict, const Exception& e
   return out;
 }
 
+// Each code once, with the action it actually got (a code admitted by peergate.io/allow is an
+// exception, not a denial, even on a request another code denies).
+void noteFinding(AdmissionOutcome& outcome, FindingCode code, const char* action) {
+  AppliedFinding applied{validation::codeString(code), action};
+  const auto same = [&](const AppliedFinding& seen) { return seen.code == applied.code; };
+  if (std::none_of(outcome.findings.begin(), outcome.findings.end(), same)) {
+    outcome.findings.push_back(std::move(applied));
+  }
+}
+
 void recordCodes(const Verdict& verdict, AdmissionOutcome& outcome) {
-  std::set<std::string> codes;
-  for (const auto* list : {&verdict.denials, &verdict.excepted, &verdict.warnings}) {
-    for (const Finding* finding : *list) codes.insert(validation::codeString(finding->code));
-  }
-  outcome.finding_codes.assign(codes.begin(), codes.end());
-  std::set<std::string> excepted;
-  for (const Finding* finding : verdict.excepted) {
-    excepted.insert(validation::codeString(finding->code));
-  }
-  outcome.allowed_by_exception.assign(excepted.begin(), excepted.end());
+  for (const Finding* finding : verdict.denials) noteFinding(outcome, finding->code, "deny");
+  for (const Finding* finding : verdict.excepted) noteFinding(outcome, finding->code, "exception");
+  for (const Finding* finding : verdict.warnings) noteFinding(outcome, finding->code, "warn");
+  std::sort(outcome.findings.begin(), outcome.findings.end(),
+            [](const AppliedFinding& a, const AppliedFinding& b) { return a.code < b.code; });
 }
 
 // ---- Checks that need no plan ----
@@ -370,7 +375,7 @@ std::optional<AdmissionResponse> schemaDenial(const Change& change, AdmissionOut
   std::string message = "configuration is invalid:";
   for (const Finding& finding : errors) {
     message += " " + explain(finding, kMaxMessageBytes / errors.size());
-    outcome.finding_codes.push_back(validation::codeString(finding.code));
+    noteFinding(outcome, finding.code, "deny");
   }
   return denyResponse(400, message);
 }
@@ -449,29 +454,12 @@ Inputs inputsWithin(const ClusterState& snapshot, const Reach& reach) {
   return out;
 }
 
-// A verdict on state older than maxStalenessSeconds could admit what the live cluster forbids
-// (or refuse what it allows). Readiness already turns false then; a request that still arrives
-// is refused, or admitted with a warning when the operator chose failOpenWhenStale.
-std::optional<AdmissionResponse> staleStateResponse(const AdmissionContext& context) {
-  const auto age = StateStore::Clock::now() - context.state.lastSync();
-  if (age <= std::chrono::seconds(context.config.max_staleness_seconds)) return std::nullopt;
-  const std::string what =
-      "cluster state is stale: last confirmed " +
-      std::to_string(std::chrono::duration_cast<std::chrono::seconds>(age).count()) +
-      " s ago (limit " + std::to_string(context.config.max_staleness_seconds) + " s)";
-  if (context.config.fail_open_when_stale) {
-    AdmissionResponse response = allowResponse();
-    response.warnings.push_back("peergate admitted this unchecked: " + what);
-    return response;
-  }
-  return errorResponse(503, what + "; peergate cannot judge the change until it resyncs");
-}
-
 AdmissionResponse validateAdmission(const AdmissionContext& context,
                                     const AdmissionRequest& request, AdmissionOutcome& outcome) {
   if (auto problem = checkRequest(request)) return *problem;
-  const StateStore::Snapshot snapshot = context.state.current();
-  if (!snapshot) return errorResponse(500, "cluster state not synced yet; retry shortly");
+  std::optional<AdmissionResponse> unavailable;
+  const StateStore::Snapshot snapshot = currentState(context, unavailable);
+  if (!snapshot) return *unavailable;
   if (auto stale = staleStateResponse(context)) return *stale;
   Change change;
   if (auto problem = decodeChange(request, change)) return *problem;

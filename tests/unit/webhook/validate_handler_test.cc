@@ -33,7 +33,7 @@ TEST_CASE("a namespace-wide STRICT policy on an injected namespace is admitted",
   CHECK(outcome.operation == "CREATE");
   CHECK(outcome.user == "alice");
   CHECK(outcome.allowed);
-  CHECK_FALSE(outcome.errored);
+  CHECK_FALSE(outcome.errored());
 }
 
 TEST_CASE("a mesh-wide DISABLE policy is denied with 403 Forbidden and PG0101", "[admission]") {
@@ -49,12 +49,13 @@ TEST_CASE("a mesh-wide DISABLE policy is denied with 403 Forbidden and PG0101", 
   CHECK_THAT(reply.message(), Contains("peergate.io/allow: PG0101"));
   CHECK(reply.message().size() <= 1024);
   CHECK(reply.message().find('\n') == std::string::npos);
-  // Every workload goes from PERMISSIVE to DISABLE: the downgrade warns.
-  CHECK(reply.outcome.finding_codes == std::vector<std::string>{"PG0101", "PG0201"});
+  // Every workload goes from PERMISSIVE to DISABLE: the downgrade warns, even on a denial.
+  CHECK(reply.outcome.findings ==
+        std::vector<AppliedFinding>{{"PG0101", "deny"}, {"PG0201", "warn"}});
   CHECK_THAT(reply.warnings(),
              Contains("[PG0201]") && Contains("PERMISSIVE -> DISABLE") && Contains("+4 more"));
   CHECK_FALSE(reply.outcome.allowed);
-  CHECK_FALSE(reply.outcome.errored);
+  CHECK_FALSE(reply.outcome.errored());
   CHECK(reply.outcome.message == reply.message());
 }
 
@@ -79,8 +80,8 @@ TEST_CASE("the exception annotation turns a denial into warnings", "[admission]"
   CHECK_THAT(reply.warnings(), Contains("[PG0102]"));
   CHECK_THAT(reply.warnings(), Contains("peergate.io/allow admitted PG0102") &&
                                    Contains("billing gets its proxy on Monday"));
-  CHECK(reply.outcome.allowed_by_exception == std::vector<std::string>{"PG0102"});
-  CHECK(reply.outcome.finding_codes == std::vector<std::string>{"PG0102"});
+  CHECK(reply.outcome.findings == std::vector<AppliedFinding>{{"PG0102", "exception"}});
+  CHECK(reply.outcome.findingCodes("exception") == std::vector<std::string>{"PG0102"});
 }
 
 TEST_CASE("an exception for another code does not admit the finding", "[admission]") {
@@ -93,7 +94,8 @@ TEST_CASE("an exception for another code does not admit the finding", "[admissio
   CHECK_FALSE(reply.allowed());
   CHECK_THAT(reply.message(), Contains("[PG0102]"));
   CHECK_THAT(reply.warnings(), Contains("NOTACODE"));
-  CHECK(reply.outcome.allowed_by_exception.empty());
+  CHECK(reply.outcome.findingCodes("exception").empty());
+  CHECK(reply.outcome.findings == std::vector<AppliedFinding>{{"PG0102", "deny"}});
 }
 
 TEST_CASE("an exception without a reason is denied, asking for one", "[admission]") {
@@ -233,6 +235,63 @@ TEST_CASE("each finding's configured action decides deny, warn or nothing", "[ad
   CHECK((reply.warnings().find("[PG0101]") != std::string::npos) == warned);
 }
 
+TEST_CASE("each code is recorded with the action applied, not the request's verdict",
+          "[admission]") {
+  // PG0101 denies; PG0201 is a Warning-severity code on the same request.
+  using Row = std::tuple<FindingAction, bool, std::vector<AppliedFinding>>;
+  auto [action, annotate, expected] =
+      GENERATE(table<FindingAction, bool, std::vector<AppliedFinding>>({
+          Row{FindingAction::Deny, false, {{"PG0101", "deny"}, {"PG0201", "warn"}}},
+          Row{FindingAction::Deny, true, {{"PG0101", "exception"}, {"PG0201", "warn"}}},
+          Row{FindingAction::Warn, false, {{"PG0101", "warn"}, {"PG0201", "warn"}}},
+          Row{FindingAction::Off, false, {{"PG0201", "warn"}}},
+      }));
+  CAPTURE(static_cast<int>(action), annotate);
+  WebhookConfig config;
+  config.actions[validation::FindingCode::MeshWideDisable] = action;
+  Webhook webhook(kClusterYaml, config);
+  const json allow = {{"peergate.io/allow", "PG0101"}, {"peergate.io/reason", "rehearsal"}};
+  const Reply reply = post(
+      webhook.handler, "/validate",
+      policyReview(
+          {.ns = "istio-system", .mode = "DISABLE", .annotations = annotate ? allow : json()}));
+  INFO(reply.body.dump());
+  CHECK(reply.outcome.findings == expected);
+}
+
+TEST_CASE("refusals for missing or stale state carry the state_unavailable reason", "[admission]") {
+  Webhook unsynced("");
+  const Reply early =
+      post(unsynced.handler, "/validate", policyReview({.ns = "foo", .mode = "STRICT"}));
+  CHECK(early.code() == 500);
+  CHECK(early.outcome.error == AdmissionError::StateUnavailable);
+  WebhookConfig config;
+  config.max_staleness_seconds = 0;
+  Webhook stale(kClusterYaml, config);
+  const Reply late =
+      post(stale.handler, "/validate", policyReview({.ns = "foo", .mode = "STRICT"}));
+  CHECK(late.code() == 503);
+  CHECK(late.outcome.error == AdmissionError::StateUnavailable);
+  CHECK(toString(late.outcome.error) == "state_unavailable");
+}
+
+TEST_CASE("request faults carry a reason from their code, whatever the message says",
+          "[admission]") {
+  Webhook webhook;
+  ReviewSpec pod;
+  pod.kind = "Pod";
+  pod.object = json::object();
+  const Reply wrong_kind = post(webhook.handler, "/validate", review(pod));
+  CHECK(wrong_kind.outcome.error == AdmissionError::BadRequest);
+  const Reply not_json = post(webhook.handler, "/validate", "cluster state is not JSON");
+  CHECK(not_json.outcome.error == AdmissionError::BadRequest);
+  const Reply nowhere = post(webhook.handler, "/elsewhere", policyReview({.ns = "foo"}));
+  CHECK(nowhere.outcome.error == AdmissionError::UnknownRoute);
+  const Reply decided = post(webhook.handler, "/validate", policyReview({.ns = "foo"}));
+  CHECK(decided.outcome.error == AdmissionError::None);
+  CHECK(toString(AdmissionError::None).empty());
+}
+
 TEST_CASE("removing the injection label under a STRICT policy is denied", "[admission]") {
   Webhook webhook(withFooStrict());
   ReviewSpec spec;
@@ -297,7 +356,7 @@ TEST_CASE("before the first sync every review is refused with 500", "[admission]
   CHECK(reply.code() == 500);
   CHECK(reply.response["status"]["reason"] == "InternalError");
   CHECK_THAT(reply.message(), Contains("not synced"));
-  CHECK(reply.outcome.errored);
+  CHECK(reply.outcome.errored());
 }
 
 TEST_CASE("an object the decoder refuses is denied with 400 naming the field", "[admission]") {
@@ -341,7 +400,7 @@ TEST_CASE("a kind /validate does not handle is a clear error", "[admission]") {
   CHECK_FALSE(reply.allowed());
   CHECK(reply.code() == 400);
   CHECK_THAT(reply.message(), Contains("ConfigMap"));
-  CHECK(reply.outcome.errored);
+  CHECK(reply.outcome.errored());
 }
 
 TEST_CASE("a CREATE with generateName is checked under a stand-in name", "[admission]") {
@@ -492,7 +551,7 @@ TEST_CASE("on stale cluster state /validate refuses with 503 rather than guess",
   CHECK_FALSE(reply.allowed());
   CHECK(reply.code() == 503);
   CHECK_THAT(reply.message(), Contains("cluster state is stale"));
-  CHECK(reply.outcome.errored);
+  CHECK(reply.outcome.errored());
 }
 
 TEST_CASE("failOpenWhenStale admits unchecked, with a warning saying so", "[admission]") {
