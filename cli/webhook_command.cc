@@ -82,7 +82,9 @@ constexpr const char* kDescription =
     "from the Kubernetes API: --kubeconfig FILE, or the in-cluster service account when neither "
     "flag is given inside a pod (list+watch; ready after every kind's first list). SIGTERM "
     "drains: /readyz turns 503, replies carry Connection: close for --shutdown-delay, then the "
-    "listener stops and in-flight requests finish.";
+    "listener stops and in-flight requests finish. With --ca it is also the proxies' control "
+    "plane on --control-plane-port: a CA for their certificates and a long-poll policy feed "
+    "(docs/control-plane.md).";
 
 std::chrono::milliseconds millis(double seconds) {
   return std::chrono::milliseconds(static_cast<long long>(seconds * 1000.0));

@@ -15,6 +15,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <optional>
 #include <regex>
@@ -468,6 +469,29 @@ Violations podSecurityViolations(const Rendered& rendered) {
 
 // The Service, the container ports and the probes agree with the flags the webhook runs with;
 // the files the flags name are mounted; the pod outlives its own drain.
+Violations caWiringViolations(const std::string& ca_dir, long long port, const Json& service,
+                              const Json& container,
+                              const std::function<const Json*(const std::string&)>& mounted_from) {
+  Violations out;
+  bool served = false;
+  for (const Json& service_port : at(service, "/spec/ports")) {
+    served |= service_port.value("name", "") == "https-ca" &&
+              portNumber(service_port.value("targetPort", Json()), container) == port;
+  }
+  if (!served) out.push_back("Service port https-ca must target --control-plane-port");
+  // The webhook reads DIR/ca.pem and DIR/ca-key.pem; the Secret is a kubernetes.io/tls one.
+  const Json* volume = mounted_from(ca_dir + "/ca.pem");
+  std::set<std::string> paths;
+  if (volume != nullptr) {
+    for (const Json& item : at(*volume, "/secret/items")) paths.insert(item.value("path", ""));
+  }
+  if (volume == nullptr || str(*volume, "/secret/secretName").empty() ||
+      paths != std::set<std::string>{"ca.pem", "ca-key.pem"}) {
+    out.push_back("--ca must name a directory holding ca.pem and ca-key.pem from a Secret");
+  }
+  return out;
+}
+
 Violations wiringViolations(const Rendered& rendered) {
   Violations out;
   const WebhookCommand command = webhookCommand(rendered);
@@ -549,6 +573,14 @@ Violations wiringViolations(const Rendered& rendered) {
     if (volume == nullptr || str(*volume, "/secret/secretName").empty()) {
       out.push_back(flag + " must name a file in a mounted Secret");
     }
+  }
+  if (const auto ca = command.flag("--ca")) {
+    const Violations ca_problems =
+        caWiringViolations(*ca, flagNumber(command, "--control-plane-port", 15012), *services[0],
+                           *container, mounted_from);
+    out.insert(out.end(), ca_problems.begin(), ca_problems.end());
+  } else {
+    out.push_back("the webhook must run the control plane (--ca) for injected proxies");
   }
   const Json* config_volume =
       command.flag("--config") ? mounted_from(*command.flag("--config")) : nullptr;
@@ -778,7 +810,7 @@ TEST_CASE("the mounted config.yaml is accepted by the webhook's config parser", 
   const Json* container = webhookContainer(rendered);
   REQUIRE(container != nullptr);
   CHECK(config.value().injection.proxy_image == container->value("image", ""));
-  CHECK(config.value().injection.control_plane_address == "peergate.peergate-system.svc:443");
+  CHECK(config.value().injection.control_plane_address == "peergate.peergate-system.svc:15012");
 }
 
 TEST_CASE("the base config denies Errors and warns on Warnings, as documented", "[manifests]") {

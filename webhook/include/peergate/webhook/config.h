@@ -20,7 +20,7 @@ struct InjectionConfig {
   int inbound_port = 15006;
   int outbound_port = 15001;
   int admin_port = 15020;  // health, metrics, rewritten probes
-  std::string control_plane_address = "peergate.peergate-system.svc:443";
+  std::string control_plane_address = "peergate.peergate-system.svc:15012";
   std::string revision = "default";
 };
 
