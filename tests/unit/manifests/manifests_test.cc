@@ -1366,3 +1366,62 @@ TEST_CASE("the runtime image installs a package for every library the binary lin
 }
 
 }  // namespace
+
+namespace peergate::test {
+namespace {
+
+// kind/namespace/name → object, for comparing two renderings whatever their order.
+std::map<std::string, nlohmann::json> byIdentity(const std::vector<nlohmann::json>& objects) {
+  std::map<std::string, nlohmann::json> out;
+  for (const nlohmann::json& object : objects) {
+    const nlohmann::json meta = object.value("metadata", nlohmann::json::object());
+    out[object.value("kind", "") + " " + meta.value("namespace", "") + "/" +
+        meta.value("name", "")] = object;
+  }
+  return out;
+}
+
+// The checks above read this project's own renderer; where the real `kubectl kustomize` exists
+// (it is not a Debian 12 package), the two must agree object for object.
+TEST_CASE("kubectl kustomize renders every install directory exactly as the tests read it",
+          "[manifests]") {
+  if (std::system("command -v kubectl >/dev/null 2>&1") != 0) {
+    WARN("kubectl is not installed: the real renderer is not compared");
+    return;
+  }
+  const std::string dir = GENERATE(values<std::string>(
+      {"base", "overlays/cert-manager", "overlays/audit", "overlays/ha", "overlays/injection"}));
+  CAPTURE(dir);
+  const std::string root = std::string(PEERGATE_SOURCE_DIR) + "/manifests/";
+  FILE* pipe = popen(("kubectl kustomize '" + root + dir + "' 2>&1").c_str(), "r");
+  REQUIRE(pipe != nullptr);
+  std::string text;
+  std::array<char, 4096> buffer{};
+  while (std::fgets(buffer.data(), static_cast<int>(buffer.size()), pipe) != nullptr) {
+    text += buffer.data();
+  }
+  const int status = pclose(pipe);
+  INFO(text.substr(0, 2000));
+  REQUIRE(WIFEXITED(status));
+  REQUIRE(WEXITSTATUS(status) == 0);
+  std::vector<nlohmann::json> theirs;
+  for (const YAML::Node& document : YAML::LoadAll(text)) {
+    theirs.push_back(kustomize_detail::toJson(document));
+  }
+  std::vector<nlohmann::json> ours;
+  const Rendered rendered = renderKustomization(root + dir);
+  REQUIRE(rendered.ok());
+  for (const RenderedObject& object : rendered.objects) ours.push_back(object.object);
+  const auto their_objects = byIdentity(theirs);
+  const auto our_objects = byIdentity(ours);
+  for (const auto& [identity, object] : their_objects) {
+    CAPTURE(identity);
+    REQUIRE(our_objects.count(identity) == 1);
+    INFO("diff: " << nlohmann::json::diff(our_objects.at(identity), object).dump());
+    CHECK(our_objects.at(identity) == object);
+  }
+  CHECK(our_objects.size() == their_objects.size());
+}
+
+}  // namespace
+}  // namespace peergate::test
