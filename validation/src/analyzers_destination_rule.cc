@@ -21,9 +21,10 @@ std::vector<const Service*> servicesForHost(const ClusterState& state, const Des
   const std::string& host = dr.host;
   if (!host.empty() && host.front() == '*') {
     const std::string suffix = host.substr(1);
-    for (const Service& svc : state.inputs().services) {
-      const std::string fqdn = svc.meta.name + "." + svc.meta.namespace_name + ".svc.cluster.local";
-      if (endsWith(fqdn, suffix)) out.push_back(&svc);
+    for (const Service* svc : state.objects().services) {
+      const std::string fqdn =
+          svc->meta.name + "." + svc->meta.namespace_name + ".svc.cluster.local";
+      if (endsWith(fqdn, suffix)) out.push_back(svc);
     }
     return out;
   }
@@ -123,10 +124,11 @@ void report(const DestinationRule& dr, const Conflicts& conflicts, std::vector<F
 }  // namespace
 
 void destinationRuleTls(const AnalysisContext& ctx, std::vector<Finding>& out) {
-  if (ctx.state.inputs().destination_rules.empty()) return;
+  if (ctx.state.objects().destination_rules.empty()) return;
   std::map<const Workload*, const EffectivePolicy*> index;
   for (const EffectivePolicy& e : ctx.effective) index.emplace(e.workload, &e);
-  for (const DestinationRule& dr : ctx.state.inputs().destination_rules) {
+  for (const DestinationRule* rule : ctx.state.objects().destination_rules) {
+    const DestinationRule& dr = *rule;
     Conflicts conflicts;
     for (const Service* svc : servicesForHost(ctx.state, dr)) {
       if (!svc->selector || svc->selector->empty()) continue;
