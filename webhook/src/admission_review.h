@@ -5,6 +5,7 @@
 // warnings. Also the contract between the router and the route handlers.
 
 #include <cstddef>
+#include <memory>
 #include <optional>
 #include <set>
 #include <string>
@@ -110,11 +111,17 @@ std::optional<AdmissionResponse> decodeRequestObject(const AdmissionRequest& req
                                                      const nlohmann::json& source,
                                                      RequestObject& out);
 
-// `base` with the object in place of any object of the same kind, namespace and name; with
-// `keep_created`, a replaced object's creationTimestamp carries over when the new one has none
-// (validate_handler.cc).
-validation::Inputs withObject(const validation::Inputs& base, const RequestObject& object,
-                              bool keep_created);
+// A review's state under construction: the objects it reads, by address (the snapshot's), and
+// what keeps them alive (the snapshot, copies of the request's objects). Selecting instead of
+// copying keeps a review's cost off the size of the objects (validate_handler.cc).
+struct StateParts {
+  validation::ObjectSelection objects;
+  std::vector<std::shared_ptr<const void>> owners;
+};
+
+// Puts a copy of the object in place of any object of the same kind, namespace and name; with
+// `keep_created`, a replaced object's creationTimestamp carries over when the new one has none.
+void putObject(StateParts& parts, const RequestObject& object, bool keep_created);
 
 // What a change can reach: the namespaces whose workloads may change mode, or everything (a
 // mesh-wide policy, a wildcard DestinationRule host). Reviews plan on that part of the state
@@ -128,8 +135,11 @@ struct Reach {
 };
 
 // The snapshot's objects within `reach`, plus the root namespace (its policies apply
-// everywhere); DestinationRules whose host may name a namespace within reach. A copy of
-// everything when `reach.everything`.
+// everywhere); DestinationRules whose host may name a namespace within reach. All of them when
+// `reach.everything`. By address, in the snapshot's order namespace by namespace.
+validation::ObjectSelection selectionWithin(const validation::ClusterState& snapshot,
+                                            const Reach& reach);
+// A copy of the objects selectionWithin selects.
 validation::Inputs inputsWithin(const validation::ClusterState& snapshot, const Reach& reach);
 
 // ---- The route handlers (validate_handler.cc, mutate_handler.cc, inject_handler.cc) ----

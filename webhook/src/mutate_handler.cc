@@ -152,8 +152,9 @@ AdmissionResponse mutateAdmission(const AdmissionContext& context, const Admissi
   const std::optional<Scope> scope = validation::policyScope(policy, snapshot->mesh());
   Reach reach;
   reach.add(object, snapshot->mesh());
-  const ClusterState after(
-      withObject(inputsWithin(*snapshot, reach), object, request.operation == "UPDATE"));
+  StateParts parts{selectionWithin(*snapshot, reach), {snapshot}};
+  putObject(parts, object, request.operation == "UPDATE");
+  const ClusterState after(std::move(parts.objects), snapshot->mesh(), std::move(parts.owners));
   const Annotations wanted = {
       {std::string(kScopeAnnotation), scopeText(scope)},
       {std::string(kEffectiveAnnotation), effectiveSummary(*snapshot, after, policy, scope)}};

@@ -2,6 +2,7 @@
 
 #include "../../../webhook/src/admission_review.h"
 #include "admission_fixtures.h"
+#include "peergate/validation/plan.h"
 
 namespace peergate::webhook::testing {
 namespace {
@@ -498,6 +499,97 @@ spec: {host: billing.legacy.svc.cluster.local}
   CHECK(within.destination_rules[0].meta.name == "to-foo");
   reach.everything = true;
   CHECK(inputsWithin(*snapshot, reach).workloads.size() == snapshot->inputs().workloads.size());
+}
+
+RequestObject policyObject(const std::string& yaml) {
+  validation::Inputs inputs;
+  REQUIRE(validation::decodeInto(yaml, "request.yaml", inputs).ok());
+  REQUIRE(inputs.peer_authentications.size() == 1);
+  RequestObject object;
+  object.ref = inputs.peer_authentications[0].ref();
+  object.inputs = std::move(inputs);
+  return object;
+}
+
+// "PG0102|PeerAuthentication|legacy|default|spec.mtls.mode: <message>" per introduced finding.
+std::vector<std::string> introduced(const validation::Plan& plan) {
+  std::vector<std::string> out;
+  for (const auto& finding : plan.introduced) out.push_back(finding.key() + ": " + finding.message);
+  return out;
+}
+
+// What /validate plans on: the snapshot's objects within reach, selected in place.
+validation::Plan scopedPlan(const StateStore::Snapshot& snapshot, const RequestObject& object) {
+  Reach reach;
+  reach.add(object, snapshot->mesh());
+  StateParts parts{selectionWithin(*snapshot, reach), {snapshot}};
+  const validation::ClusterState before(parts.objects, snapshot->mesh(), parts.owners);
+  putObject(parts, object, false);
+  const validation::ClusterState after(std::move(parts.objects), snapshot->mesh(),
+                                       std::move(parts.owners));
+  return validation::plan(before, after);
+}
+
+// The reference: two whole-cluster states that own copies of everything.
+validation::Plan fullPlan(const StateStore::Snapshot& snapshot, const RequestObject& object) {
+  validation::Inputs changed = snapshot->inputs();
+  auto& policies = changed.peer_authentications;
+  const auto& policy = object.inputs.peer_authentications[0];
+  const auto same = std::find_if(policies.begin(), policies.end(), [&](const auto& existing) {
+    return existing.ref() == object.ref;
+  });
+  if (same == policies.end()) {
+    policies.push_back(policy);
+  } else {
+    *same = policy;
+  }
+  return validation::plan(validation::ClusterState(validation::Inputs(snapshot->inputs())),
+                          validation::ClusterState(std::move(changed)));
+}
+
+TEST_CASE("the scoped plan over the snapshot's objects finds what the whole-cluster plan finds",
+          "[admission]") {
+  const auto snapshot = clusterFrom(withFooStrict() + R"(
+---
+apiVersion: v1
+kind: Service
+metadata: {name: billing, namespace: legacy}
+spec:
+  selector: {app: billing}
+  ports: [{name: http, port: 80, targetPort: 9000}]
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: to-httpbin, namespace: legacy}
+spec: {host: httpbin.foo.svc.cluster.local, trafficPolicy: {tls: {mode: DISABLE}}}
+)");
+  const std::string header = "apiVersion: security.istio.io/v1\nkind: PeerAuthentication\n";
+  // Not in the table: STRICT on bar while legacy's workloads have no proxy. The whole-cluster
+  // plan warns PG0115 (they could be bar's clients); the review's scope holds only the reached
+  // namespaces, so it does not, before this change as after it.
+  const auto [request, expected_code] = GENERATE(table<std::string, std::string>({
+      // A change in legacy still meets legacy's workloads, which have no proxy.
+      {"metadata: {name: default, namespace: legacy}\nspec: {mtls: {mode: STRICT}}", "PG0102"},
+      {"metadata: {name: billing, namespace: legacy}\n"
+       "spec: {selector: {matchLabels: {app: billing}}, mtls: {mode: STRICT}}",
+       "PG0102"},
+      // Replacing foo's STRICT policy weakens every workload of foo.
+      {"metadata: {name: default, namespace: foo}\nspec: {mtls: {mode: PERMISSIVE}}", "PG0201"},
+      {"metadata: {name: httpbin, namespace: foo}\n"
+       "spec: {selector: {matchLabels: {app: httpbin}}, mtls: {mode: DISABLE}}",
+       "PG0201"},
+      {"metadata: {name: second, namespace: foo}\nspec: {mtls: {mode: STRICT}}", "PG0104"},
+      {"metadata: {name: default, namespace: foo}\nspec: {mtls: {mode: STRICT}}", ""},
+  }));
+  CAPTURE(request);
+  const RequestObject object = policyObject(header + request);
+  const std::vector<std::string> scoped = introduced(scopedPlan(snapshot, object));
+  CHECK(scoped == introduced(fullPlan(snapshot, object)));
+  if (expected_code.empty()) {
+    CHECK(scoped.empty());
+  } else {
+    CHECK_THAT(scoped.empty() ? "" : scoped.front(), Catch::StartsWith(expected_code));
+  }
 }
 
 TEST_CASE(
