@@ -23,10 +23,10 @@ Error policyError(std::string code, std::string message) {
 const Workload* findOwnWorkload(const ClusterState& state, const std::string& ns,
                                 const std::string& name) {
   const Workload* fallback = nullptr;
-  for (const Workload& workload : state.inputs().workloads) {
-    if (workload.meta.namespace_name != ns || workload.meta.name != name) continue;
-    if (workload.kind == "Pod") return &workload;
-    if (fallback == nullptr) fallback = &workload;
+  for (const Workload* workload : state.objects().workloads) {
+    if (workload->meta.namespace_name != ns || workload->meta.name != name) continue;
+    if (workload->kind == "Pod") return workload;
+    if (fallback == nullptr) fallback = workload;
   }
   return fallback;
 }
