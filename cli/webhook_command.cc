@@ -36,6 +36,7 @@
 #include "../webhook/src/cluster_watcher.h"
 #include "../webhook/src/kube_client.h"
 #include "../webhook/src/kube_config.h"
+#include "../webhook/src/root_publisher.h"
 
 namespace peergate::cli {
 namespace {
@@ -234,7 +235,7 @@ class WebhookProcess {
   std::optional<int> startControlPlane() {
     if (options_.ca_dir.empty()) return std::nullopt;
     std::string error;
-    tokens_ = makeTokenAuthenticator(error);
+    if (makeControlClient(error)) tokens_ = makeTokenAuthenticator(error);
     if (!tokens_) {
       wh::logEvent(spdlog::level::err, "cannot set up token authentication", {{"error", error}});
       return kExitBadInput;
@@ -263,6 +264,11 @@ class WebhookProcess {
       return kExitInternal;
     }
     ca_->startWatching(std::chrono::milliseconds(2000));
+    if (control_client_) {
+      root_publisher_ = std::make_unique<wh::RootPublisher>(
+          control_client_, store_, [this] { return ca_->rootsPem(); }, registry_);
+      root_publisher_->start();
+    }
     return std::nullopt;
   }
 
@@ -279,18 +285,25 @@ class WebhookProcess {
       error = "--ca with --cluster-state needs --token-auth-file (no API server to ask)";
       return nullptr;
     }
+    if (!control_client_) return nullptr;
+    return std::make_unique<wh::TokenReviewAuthenticator>(control_client_,
+                                                          wh::TokenReviewOptions{});
+  }
+
+  // The API client of the control plane (TokenReviews, the mesh-root ConfigMaps); none with
+  // --cluster-state. False with `error` when the Kubernetes configuration is unusable.
+  bool makeControlClient(std::string& error) {
+    if (!options_.cluster_state.empty()) return true;
     validation::Result<wh::KubeConfig> config =
         options_.kubeconfig.empty()
             ? wh::loadInClusterConfig(wh::InClusterEnvironment::fromProcess())
             : wh::loadKubeconfig(options_.kubeconfig);
     if (!config) {
       error = config.error().describe();
-      return nullptr;
+      return false;
     }
-    auto client = std::make_shared<wh::KubeClient>(std::move(config).value());
-    if (!client->valid(&error)) return nullptr;
-    return std::make_unique<wh::TokenReviewAuthenticator>(std::move(client),
-                                                          wh::TokenReviewOptions{});
+    control_client_ = std::make_shared<wh::KubeClient>(std::move(config).value());
+    return control_client_->valid(&error);
   }
 
   bool httpsRunning() const { return https_ && https_->running(); }
@@ -325,6 +338,7 @@ class WebhookProcess {
   }
 
   void stop() {
+    if (root_publisher_) root_publisher_->stop();
     if (control_plane_) control_plane_->shutdown();
     if (ca_) ca_->stop();
     if (https_) https_->shutdown();
@@ -349,6 +363,8 @@ class WebhookProcess {
   std::unique_ptr<wh::ControlPlaneMetrics> control_metrics_;
   std::unique_ptr<wh::WorkloadCa> ca_;
   std::unique_ptr<wh::ControlPlaneServer> control_plane_;
+  std::shared_ptr<wh::KubeClient> control_client_;
+  std::unique_ptr<wh::RootPublisher> root_publisher_;
 };
 
 int runWebhook(const WebhookOptions& options, Streams& streams) {

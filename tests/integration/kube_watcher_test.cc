@@ -29,9 +29,11 @@
 #include "../../webhook/src/cluster_watcher.h"
 #include "../../webhook/src/kube_client.h"
 #include "../../webhook/src/kube_config.h"
+#include "../../webhook/src/root_publisher.h"
 #include "../support/fake_apiserver.h"
 #include "../support/sanitizers.h"
 #include "peergate/validation/cluster_state.h"
+#include "peergate/validation/decode.h"
 #include "peergate/webhook/metrics.h"
 #include "peergate/webhook/state_store.h"
 #include "peergate/webhook/token_auth.h"
@@ -1279,6 +1281,50 @@ TEST_CASE(
   const AuthOutcome down = tokens.authenticate("jwt-new");
   CHECK(down.status == AuthOutcome::Status::Unavailable);
   CHECK(down.message.find("TokenReview failed") != std::string::npos);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The mesh root in every namespace, for injected proxies
+
+TEST_CASE("the mesh root ConfigMap is written into every non-system namespace, once per bundle",
+          "[kube][control-plane]") {
+  KubeHarness h;
+  validation::Inputs inputs;
+  REQUIRE(validation::decodeInto("apiVersion: v1\nkind: Namespace\nmetadata: {name: foo}\n---\n"
+                                 "apiVersion: v1\nkind: Namespace\nmetadata: {name: bar}\n---\n"
+                                 "apiVersion: v1\nkind: Namespace\nmetadata: {name: kube-system}\n",
+                                 "ns.yaml", inputs)
+              .ok());
+  h.store.publish(std::make_shared<const validation::ClusterState>(std::move(inputs)));
+  std::string roots = "ROOT-1";
+  RootPublisher publisher(
+      std::make_shared<KubeClient>(h.config()), h.store, [&roots] { return roots; }, h.registry);
+  const auto writes = [&] {
+    return h.fake.count([](const FakeRequest& r) {
+      return r.path.find("/configmaps") != std::string::npos &&
+             (r.method == "POST" || r.method == "PUT");
+    });
+  };
+
+  CHECK(publisher.publishOnce() == 0);
+  CHECK(h.fake.configMap("foo", "peergate-ca-root")["data"]["root-cert.pem"] == "ROOT-1");
+  CHECK(h.fake.configMap("bar", "peergate-ca-root")["data"]["root-cert.pem"] == "ROOT-1");
+  CHECK(h.fake.configMap("kube-system", "peergate-ca-root").is_null());
+  CHECK(writes() == 2);
+  CHECK(publisher.publishOnce() == 0);
+  CHECK(writes() == 2);  // nothing changed: nothing written
+
+  roots = "ROOT-1\nROOT-2";  // a rotation: the ConfigMaps exist, so create gets 409, then PUT
+  CHECK(publisher.publishOnce() == 0);
+  CHECK(h.fake.configMap("foo", "peergate-ca-root")["data"]["root-cert.pem"] == "ROOT-1\nROOT-2");
+  CHECK(h.fake.count([](const FakeRequest& r) { return r.method == "PUT"; }) == 2);
+
+  roots = "ROOT-2";
+  h.fake.stop();
+  CHECK(publisher.publishOnce() == 2);  // both retried on the next pass
+  REQUIRE(h.fake.start());
+  CHECK(publisher.publishOnce() == 0);
+  CHECK(h.fake.configMap("bar", "peergate-ca-root")["data"]["root-cert.pem"] == "ROOT-2");
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <atomic>
 #include <deque>
+#include <regex>
 #include <utility>
 
 #include <httplib.h>
@@ -123,10 +124,13 @@ bool FakeApiServer::start() {
   server_->Get(R"(.*)", [this](const httplib::Request& request, httplib::Response& response) {
     handle(request, response);
   });
-  server_->Post(kTokenReviews,
-                [this](const httplib::Request& request, httplib::Response& response) {
-                  handleTokenReview(request, response);
-                });
+  server_->Post(R"(.*)", [this](const httplib::Request& request, httplib::Response& response) {
+    if (request.path == kTokenReviews) return handleTokenReview(request, response);
+    writeConfigMap(request, response, false);
+  });
+  server_->Put(R"(.*)", [this](const httplib::Request& request, httplib::Response& response) {
+    writeConfigMap(request, response, true);
+  });
   if (port_ == 0) {
     port_ = server_->bind_to_any_port("127.0.0.1");
     if (port_ <= 0) return false;
@@ -448,6 +452,52 @@ void FakeApiServer::handleTokenReview(const httplib::Request& request,
           {"apiVersion", "authentication.k8s.io/v1"}, {"kind", "TokenReview"}, {"status", status}}
           .dump(),
       "application/json");
+}
+
+// Create (POST to the collection: 409 AlreadyExists when it exists) or replace (PUT to the
+// object: 404 when it does not) a ConfigMap in any namespace.
+void FakeApiServer::writeConfigMap(const httplib::Request& request, httplib::Response& response,
+                                   bool replace) {
+  std::lock_guard lock(mutex_);
+  FakeRequest record;
+  record.method = request.method;
+  record.path = request.path;
+  record.authorization = request.get_header_value("Authorization");
+  auto answer = [&](int code, const std::string& reason, const std::string& message) {
+    record.status = code;
+    requests_.push_back(record);
+    response.status = code;
+    response.set_content(statusBody(code, reason, message), "application/json");
+  };
+  if (!token_.empty() && record.authorization != "Bearer " + token_) {
+    return answer(401, "Unauthorized", "Unauthorized");
+  }
+  nlohmann::json object = nlohmann::json::parse(request.body, nullptr, false);
+  if (!object.is_object() || !object.contains("metadata")) {
+    return answer(400, "BadRequest", "not a ConfigMap");
+  }
+  // POST /api/v1/namespaces/NS/configmaps, PUT /api/v1/namespaces/NS/configmaps/NAME
+  static const std::regex kPath(R"(/api/v1/namespaces/([^/]+)/configmaps(/[^/]+)?)");
+  std::smatch match;
+  if (!std::regex_match(request.path, match, kPath) || match[2].matched != replace) {
+    return answer(404, "NotFound", "the fake writes only ConfigMaps");
+  }
+  const std::string key = match[1].str() + "/" + object["metadata"].value("name", std::string());
+  const bool exists = config_maps_.count(key) > 0;
+  if (!replace && exists) return answer(409, "AlreadyExists", "configmaps already exists");
+  if (replace && !exists) return answer(404, "NotFound", "configmaps not found");
+  object["metadata"]["resourceVersion"] = std::to_string(++resource_version_);
+  config_maps_[key] = object;
+  record.status = replace ? 200 : 201;
+  requests_.push_back(record);
+  response.status = record.status;
+  response.set_content(object.dump(), "application/json");
+}
+
+nlohmann::json FakeApiServer::configMap(const std::string& ns, const std::string& name) const {
+  std::lock_guard lock(mutex_);
+  auto it = config_maps_.find(ns + "/" + name);
+  return it == config_maps_.end() ? nlohmann::json() : it->second;
 }
 
 void FakeApiServer::handleList(Resource& resource, const httplib::Request& request,

@@ -111,6 +111,9 @@ class FakeApiServer {
                               const std::string& service_account, const std::string& audience,
                               const std::string& pod = "");
 
+  // A ConfigMap written through POST/PUT /api/v1/namespaces/NS/configmaps (null when none).
+  nlohmann::json configMap(const std::string& ns, const std::string& name) const;
+
   std::string resourceVersion() const;
   std::vector<FakeRequest> requests() const;
   int count(const std::function<bool(const FakeRequest&)>& predicate) const;
@@ -139,6 +142,7 @@ class FakeApiServer {
 
   void handle(const httplib::Request& request, httplib::Response& response);
   void handleTokenReview(const httplib::Request& request, httplib::Response& response);
+  void writeConfigMap(const httplib::Request& request, httplib::Response& response, bool replace);
   void handleList(Resource& resource, const httplib::Request& request, httplib::Response& response,
                   std::unique_lock<std::mutex>& lock);
   void handleWatch(const std::string& path, Resource& resource, const httplib::Request& request,
@@ -168,6 +172,7 @@ class FakeApiServer {
     std::string pod;
   };
   std::map<std::string, TokenIdentity> tokens_;
+  std::map<std::string, nlohmann::json> config_maps_;  // "ns/name", written by clients
   bool stopping_ = false;
 };
 

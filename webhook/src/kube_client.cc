@@ -519,8 +519,9 @@ KubeClient::Response KubeClient::get(const std::shared_ptr<httplib::SSLClient>& 
   return response;
 }
 
-KubeClient::Response KubeClient::postOnce(const std::shared_ptr<httplib::SSLClient>& client,
-                                          const std::string& target, const std::string& body) {
+KubeClient::Response KubeClient::sendOnce(const std::shared_ptr<httplib::SSLClient>& client,
+                                          const std::string& method, const std::string& target,
+                                          const std::string& body) {
   httplib::Headers headers = {{"Accept", "application/json"},
                               {"User-Agent", options_.user_agent},
                               {"Host", hostForHeader(config_.host, config_.port)}};
@@ -528,7 +529,9 @@ KubeClient::Response KubeClient::postOnce(const std::shared_ptr<httplib::SSLClie
   if (!bearer.empty()) headers.emplace("Authorization", "Bearer " + bearer);
   Response response;
   t_verify_error.clear();
-  httplib::Result result = client->Post(target, headers, body, "application/json");
+  httplib::Result result = method == "PUT"
+                               ? client->Put(target, headers, body, "application/json")
+                               : client->Post(target, headers, body, "application/json");
   if (result) {
     response.status = result->status;
     response.body = result->body.size() > options_.max_body_bytes ? std::string() : result->body;
@@ -546,6 +549,16 @@ KubeClient::Response KubeClient::postOnce(const std::shared_ptr<httplib::SSLClie
 }
 
 KubeClient::CreateResult KubeClient::create(const std::string& path, const nlohmann::json& object) {
+  return send("POST", path, object);
+}
+
+KubeClient::CreateResult KubeClient::replace(const std::string& path,
+                                             const nlohmann::json& object) {
+  return send("PUT", path, object);
+}
+
+KubeClient::CreateResult KubeClient::send(const std::string& method, const std::string& path,
+                                          const nlohmann::json& object) {
   CreateResult result;
   std::shared_ptr<httplib::SSLClient> client = connect(options_.request_timeout);
   if (!client) {
@@ -555,10 +568,10 @@ KubeClient::CreateResult KubeClient::create(const std::string& path, const nlohm
     return result;
   }
   const std::string body = object.dump();
-  Response response = postOnce(client, path, body);
+  Response response = sendOnce(client, method, path, body);
   if (!response.error && response.status == 401 && !config_.token_file.empty()) {
     token_.invalidate();
-    response = postOnce(client, path, body);
+    response = sendOnce(client, method, path, body);
   }
   release(client);
   if (response.error) {

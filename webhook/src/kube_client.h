@@ -150,6 +150,9 @@ class KubeClient {
   // One POST of `object` to `path` (a create, e.g. a TokenReview), retried once with a re-read
   // token after a 401. Non-2xx answers become an Http error from their metav1.Status.
   CreateResult create(const std::string& path, const nlohmann::json& object);
+  // One PUT of `object` to its own path (an unconditional update when it carries no
+  // metadata.resourceVersion), the same way.
+  CreateResult replace(const std::string& path, const nlohmann::json& object);
 
   // Aborts calls in flight (they return Cancelled) and makes later calls return Cancelled at
   // once. Safe to call from any thread, repeatedly.
@@ -180,8 +183,10 @@ class KubeClient {
   Response getOnce(const std::shared_ptr<httplib::SSLClient>& client, const std::string& target,
                    const std::function<void()>& on_open, const StreamSink& sink);
 
-  Response postOnce(const std::shared_ptr<httplib::SSLClient>& client, const std::string& target,
-                    const std::string& body);
+  Response sendOnce(const std::shared_ptr<httplib::SSLClient>& client, const std::string& method,
+                    const std::string& target, const std::string& body);
+  CreateResult send(const std::string& method, const std::string& path,
+                    const nlohmann::json& object);
 
   const KubeConfig config_;
   const KubeClientOptions options_;

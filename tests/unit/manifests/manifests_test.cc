@@ -338,7 +338,8 @@ Violations webhookViolations(const Rendered& rendered) {
   return out;
 }
 
-// No wildcard anywhere; read-only except creating TokenReviews; and what the watcher lists.
+// No wildcard anywhere; read-only except creating TokenReviews and writing the mesh-root
+// ConfigMap (update only by its name); and what the watcher lists.
 Violations rbacViolations(const Rendered& rendered) {
   Violations out;
   std::set<std::string> granted;  // "group/resource verb"
@@ -354,12 +355,18 @@ Violations rbacViolations(const Rendered& rendered) {
           }
         }
         if (rule.contains("nonResourceURLs")) out.push_back(where + ": nonResourceURLs");
+        const bool only_ca_root =
+            rule.value("resourceNames", Json::array()) == Json::array({"peergate-ca-root"});
         for (const Json& resource : rule.value("resources", Json::array())) {
           const bool token_reviews = resource == "tokenreviews";
+          const bool config_maps = resource == "configmaps";
           for (const Json& verb : rule.value("verbs", Json::array())) {
             const std::string v = verb.get<std::string>();
-            const bool allowed =
-                token_reviews ? v == "create" : (v == "get" || v == "list" || v == "watch");
+            const bool read = v == "get" || v == "list" || v == "watch";
+            const bool allowed = token_reviews ? v == "create"
+                                 : config_maps
+                                     ? read || v == "create" || (v == "update" && only_ca_root)
+                                     : read;
             if (!allowed) out.push_back(where + ": verb " + v + " on " + resource.dump());
             if (kind == "ClusterRole") {
               for (const Json& group : rule.value("apiGroups", Json::array())) {
