@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# TLS audit: sslscan against the webhook's HTTPS port and the proxy's STRICT inbound port finds
-# no protocol below TLS 1.2 and no weak cipher. A deliberately weak openssl s_server is scanned
+# TLS audit: sslscan against the webhook's HTTPS port, its control-plane port and the proxy's
+# STRICT inbound port finds no protocol below TLS 1.2 and no weak cipher. A deliberately weak openssl s_server is scanned
 # first, so a scanner that cannot see old protocols on this machine is noticed (skip, not pass).
 # Loopback only. Exits 77 (skipped) without sslscan or openssl.
 #
@@ -69,14 +69,18 @@ audit() {  # audit NAME PORT
   fi
 }
 
-webhook_port="$(free_port)" admin_port="$(free_port)"
+webhook_port="$(free_port)" admin_port="$(free_port)" control_port="$(free_port)"
+echo "audit-token,system:serviceaccount:foo:httpbin,1" >"$work/tokens.csv"
 "$peergate" webhook --port "$webhook_port" --admin-port "$admin_port" --bind-address 127.0.0.1 \
   --tls-cert "$work/serving/cert.pem" --tls-key "$work/serving/key.pem" \
   --cluster-state "$here/manifests/examples/foo-bar-legacy" --log-level warn \
+  --ca "$work/ca" --token-auth-file "$work/tokens.csv" --control-plane-port "$control_port" \
   --shutdown-delay 0 2>"$work/webhook.log" &
 pids+=($!)
 wait_port "$webhook_port"
 audit "webhook HTTPS" "$webhook_port"
+wait_port "$control_port"
+audit "control plane (CA + policy feed)" "$control_port"
 
 mkdir -p "$work/state"
 cat >"$work/state/cluster.yaml" <<'EOF'
