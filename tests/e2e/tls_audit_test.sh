@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # TLS audit: sslscan against the webhook's HTTPS port, its control-plane port and the proxy's
-# STRICT inbound port finds no protocol below TLS 1.2 and no weak cipher. A deliberately weak openssl s_server is scanned
-# first, so a scanner that cannot see old protocols on this machine is noticed (skip, not pass).
+# STRICT inbound port finds no protocol below TLS 1.2 and no weak cipher. A deliberately weak
+# openssl s_server is scanned first, so a scanner that cannot see old protocols on this machine
+# is noticed (skip, not pass).
 # Loopback only. Exits 77 (skipped) without sslscan or openssl.
 #
 #   tests/e2e/tls_audit_test.sh PATH/TO/peergate
