@@ -41,9 +41,10 @@ else
   : "${rounds:=3}" "${duration:=5}" "${idle:=10000}"
   rate_duration=$((duration * 2))
 fi
-# Each proxy holds two descriptors per connection; leave room for listeners and logs.
+# Each proxy holds two descriptors per connection; leave room for listeners and logs, and keep
+# the idle connections below haproxy's maxconn (fd_cap), which would queue the rest unanswered.
 fd_cap=$((($(ulimit -n) - 200) / 2))
-((idle > fd_cap)) && idle=$fd_cap
+((idle > fd_cap - 100)) && idle=$((fd_cap - 100))
 
 log() { echo "bench-proxy.sh: $*" >&2; }
 die() { log "$*"; exit 1; }
@@ -212,12 +213,12 @@ pids+=($pg_client)
 # One thread each, as peergate runs one event loop; maxconn within the descriptor limit.
 ha_global="global
   nbthread 1
-  maxconn $((fd_cap - 20))
+  maxconn $fd_cap
   ssl-default-bind-options ssl-min-ver TLSv1.2
   ssl-default-server-options ssl-min-ver TLSv1.2
 defaults
   mode tcp
-  maxconn $((fd_cap - 20))
+  maxconn $fd_cap
   timeout connect 10s
   timeout client 1h
   timeout server 1h"
@@ -272,7 +273,7 @@ record() {
 }
 
 proxy_pids() {
-  case $1 in peergate) echo "$pg_client $pg_server" ;; haproxy) echo "$ha_client $ha_server" ;; *) echo "" ;; esac
+  case $1 in peergate*) echo "$pg_client $pg_server" ;; haproxy) echo "$ha_client $ha_server" ;; *) echo "" ;; esac
 }
 
 # run_timed TARGET METRIC ROUND COMMAND...: the command prints JSON; adds wall time and the
@@ -308,7 +309,7 @@ measure_idle() {  # measure_idle TARGET ROUND
   read -r -a watched <<<"$(proxy_pids "$target")"
   local before=$(( $(rss_kib "${watched[0]}") + $(rss_kib "${watched[1]}") ))
   local before_each="$(rss_kib "${watched[0]}"),$(rss_kib "${watched[1]}")"
-  "$bin/peergate_bench_idle" --port "$(idle_port "$target")" --count "$idle" --seconds 300 \
+  "$bin/peergate_bench_idle" --port "$(idle_port "$target")" --count "$idle" --seconds 600 \
     >"$tmp/idle-$target.out" &
   client_pid=$!
   pids+=($client_pid)
