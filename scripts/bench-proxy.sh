@@ -78,10 +78,14 @@ done
 
 out="$root/bench/out"
 mkdir -p "$out"
+suffix="$([[ $quick -eq 1 ]] && echo -quick || true)"
+results="$out/proxy$suffix-runs.jsonl"  # one line per measurement, kept even when a run fails
+: >"$results"
 tmp="$(mktemp -d)"
 pids=()
 cleanup() {
-  local pid
+  local rc=$? pid
+  [[ $rc -eq 0 ]] || log "stopped (exit $rc); the runs so far are in $results"
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
   for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
   rm -rf "$tmp"
@@ -254,7 +258,6 @@ done
 log "all paths answer; proxies: peergate $pg_client→$pg_server, haproxy $ha_client→$ha_server"
 
 # --- measurements -----------------------------------------------------------------------------
-results="$tmp/results.jsonl"
 load_before="$(cut -d' ' -f1-3 /proc/loadavg)"
 ticks="$(getconf CLK_TCK)"
 
@@ -366,9 +369,12 @@ for target in peergate haproxy; do
   measure_idle "$target" 1
 done
 load_after="$(cut -d' ' -f1-3 /proc/loadavg)"
+# How many outbound mTLS handshakes resumed a session (absent before the counter existed).
+resumed="$(curl -sf "http://127.0.0.1:$pg_admin_client/metrics" |
+  awk '/^peergate_proxy_tls_resumptions_total\{direction="outbound"\}/ {print $2}' || true)"
 
 # --- summary ----------------------------------------------------------------------------------
-json_out="$out/proxy$([[ $quick -eq 1 ]] && echo -quick).json"
+json_out="$out/proxy$suffix.json"
 python3 bench/proxy/summarize.py "$results" "$json_out" \
-  "{\"date\":\"$(date -u +%FT%TZ)\",\"commit\":\"$(git rev-parse --short HEAD 2>/dev/null || echo unknown)\",\"load_before\":\"$load_before\",\"load_after\":\"$load_after\",\"cores\":$(nproc),\"rounds\":$rounds,\"duration_s\":$duration,\"rate_duration_s\":$rate_duration,\"idle_connections\":$idle,\"quick\":$([[ $quick -eq 1 ]] && echo true || echo false)}"
+  "{\"date\":\"$(date -u +%FT%TZ)\",\"commit\":\"$(git rev-parse --short HEAD 2>/dev/null || echo unknown)\",\"load_before\":\"$load_before\",\"load_after\":\"$load_after\",\"cores\":$(nproc),\"rounds\":$rounds,\"duration_s\":$duration,\"rate_duration_s\":$rate_duration,\"idle_connections\":$idle,\"peergate_outbound_tls_resumptions\":${resumed:-null},\"quick\":$([[ $quick -eq 1 ]] && echo true || echo false)}"
 log "wrote $json_out"

@@ -141,7 +141,8 @@ def main():
     lines.append("")
     lines.append(f"{meta['date']}, commit {meta['commit']}, {meta['cores']} cores, load average "
                  f"{meta['load_before']} before / {meta['load_after']} after, {meta['rounds']} round(s) "
-                 f"of {meta['duration_s']} s runs (medians), {meta['idle_connections']} idle connections")
+                 f"of {meta['duration_s']} s runs (medians), {meta['idle_connections']} idle connections, "
+                 f"{meta.get('peergate_outbound_tls_resumptions')} resumed outbound handshakes")
     print("\n".join(lines))
     with open(sys.argv[2], "w") as out:
         json.dump({"meta": meta, "medians": med, "idle": idle, "cpu_percent_per_1000_rps":
