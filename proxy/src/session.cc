@@ -140,13 +140,23 @@ void Session::armIdle() {
 
 // Backpressure: the next read starts only after everything read has been written. While data
 // keeps coming the buffer is reused at once; when a read would wait it goes back to the pool.
+// A read that did not fill the buffer (and left nothing inside the TLS layer) emptied the
+// socket, so the next one waits for readiness first instead of spending a system call to hear
+// "nothing yet"; readiness cannot be missed, since arming the wait reports data already there.
 void Session::pump(int from) {
+  if (drained_[from] && !streams_[from]->hasBuffered()) return waitThenPump(from);
   const std::size_t size = context_.limits.buffer_bytes;
   if (!buffers_[from]) buffers_[from] = buffer_pool.take(size);
   std::error_code ec;
   const std::size_t bytes = streams_[from]->readNow(asio::buffer(buffers_[from].get(), size), ec);
-  if (ec != asio::error::would_block) return onRead(from, ec, bytes);
-  buffer_pool.give(std::move(buffers_[from]), size);
+  if (ec == asio::error::would_block) return waitThenPump(from);
+  drained_[from] = bytes < size;
+  onRead(from, ec, bytes);
+}
+
+void Session::waitThenPump(int from) {
+  buffer_pool.give(std::move(buffers_[from]), context_.limits.buffer_bytes);
+  drained_[from] = false;
   streams_[from]->waitReadable([self = shared_from_this(), from](const std::error_code& wait_ec) {
     if (self->closed_) return;
     if (wait_ec) return self->close();

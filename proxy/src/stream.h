@@ -27,6 +27,8 @@ class Stream {
   virtual ~Stream() = default;
   virtual std::size_t readNow(asio::mutable_buffer buffer, std::error_code& ec) = 0;
   virtual void waitReadable(DoneHandler handler) = 0;
+  // Bytes already taken from the socket and not yet returned by readNow (part of a TLS record).
+  virtual bool hasBuffered() const = 0;
   virtual void writeSome(asio::const_buffer buffer, IoHandler handler) = 0;
   // Half-close: TCP FIN, or close_notify for TLS; reading goes on.
   virtual void shutdownWrite(DoneHandler handler) = 0;
@@ -39,6 +41,7 @@ class PlainStream final : public Stream {
   explicit PlainStream(asio::ip::tcp::socket socket);
   std::size_t readNow(asio::mutable_buffer buffer, std::error_code& ec) override;
   void waitReadable(DoneHandler handler) override;
+  bool hasBuffered() const override { return false; }
   void writeSome(asio::const_buffer buffer, IoHandler handler) override;
   void shutdownWrite(DoneHandler handler) override;
   void close() override;
@@ -65,6 +68,7 @@ class TlsStream final : public Stream {
   void handshake(bool server, DoneHandler handler);
   std::size_t readNow(asio::mutable_buffer buffer, std::error_code& ec) override;
   void waitReadable(DoneHandler handler) override;
+  bool hasBuffered() const override { return SSL_has_pending(ssl_) == 1; }
   void writeSome(asio::const_buffer buffer, IoHandler handler) override;
   void shutdownWrite(DoneHandler handler) override;
   void close() override;
