@@ -15,7 +15,8 @@
 # Environment: PEERGATE=path overrides the peergate binary, BENCH_BIN=dir the load clients'
 # directory, JOBS=n the build parallelism (default 1).
 # Output: a summary table on stdout; bench/out/proxy.json (proxy-quick.json with --quick) with
-# every run, the medians, the ratios against the targets and the machine load.
+# every run, the medians, the ratios against the targets and the machine load; each measurement
+# is also appended to bench/out/proxy-runs.jsonl (proxy-quick-runs.jsonl) as soon as it is taken.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -29,7 +30,7 @@ while [[ $# -gt 0 ]]; do
     --duration) duration="${2:?--duration needs seconds}"; shift ;;
     --idle) idle="${2:?--idle needs a number}"; shift ;;
     --skip-build) build=0 ;;
-    -h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "bench-proxy.sh: unknown option $1 (try --help)" >&2; exit 64 ;;
   esac
   shift
