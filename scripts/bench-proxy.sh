@@ -30,7 +30,7 @@ while [[ $# -gt 0 ]]; do
     --duration) duration="${2:?--duration needs seconds}"; shift ;;
     --idle) idle="${2:?--idle needs a number}"; shift ;;
     --skip-build) build=0 ;;
-    -h|--help) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "bench-proxy.sh: unknown option $1 (try --help)" >&2; exit 64 ;;
   esac
   shift
