@@ -4,6 +4,8 @@
 #include <signal.h>
 
 #include <chrono>
+#include <csignal>
+#include <cstdlib>
 #include <memory>
 #include <string>
 
@@ -30,17 +32,20 @@ struct ProxyFlags {
   double handshake_timeout = 10.0;
   double idle_timeout = 3600.0;
   double drain_timeout = 20.0;
+  double startup_timeout = 60.0;
   std::string log_format = "json";
   std::string log_level = "info";
   px::ProxyOptions options;
 };
 
 constexpr const char* kDescription =
-    "Run the mTLS proxy of one pod in local mode: per-port STRICT/PERMISSIVE/DISABLE on the "
-    "inbound listener (original port from SO_ORIGINAL_DST, or --inbound-map), mTLS with secure "
-    "naming on the outbound listener to pods that run a proxy, plaintext elsewhere. Policy comes "
+    "Run the mTLS proxy of one pod: per-port STRICT/PERMISSIVE/DISABLE on the inbound listener "
+    "(original port from SO_ORIGINAL_DST, or --inbound-map), mTLS with secure naming on the "
+    "outbound listener to pods that run a proxy, plaintext elsewhere. Control-plane mode "
+    "(--control-plane, as injected): the policy from the webhook's feed (long-poll) and a "
+    "certificate from its CA for a key made here, renewed at half-life. Local mode: the policy "
     "from --cluster-state (resolved with the same engine as `peergate check`), the identity "
-    "from --certs DIR (cert.pem key.pem ca.pem); both are reloaded when they change and apply "
+    "from --certs DIR (cert.pem key.pem ca.pem), both reloaded when they change. Changes apply "
     "to new connections. Admin: /healthz/ready, /metrics, /identities.";
 
 std::chrono::milliseconds millis(double seconds) {
@@ -48,8 +53,36 @@ std::chrono::milliseconds millis(double seconds) {
 }
 
 // Flag texts into options; a usage message on `err` and false when one is malformed.
+// The injected container passes its pod through the downward API.
+std::string podFromEnvironment() {
+  const char* ns = std::getenv("POD_NAMESPACE");
+  const char* name = std::getenv("POD_NAME");
+  if (ns == nullptr || name == nullptr) return {};
+  return std::string(ns) + "/" + name;
+}
+
+// Local mode needs both files; the control-plane mode neither.
+bool checkMode(const px::ProxyOptions& options, std::ostream& err) {
+  const bool local = !options.cluster_state.empty() || !options.certs_dir.empty();
+  if (!options.control_plane.address.empty()) {
+    if (!local) return true;
+    err << "Error: --control-plane replaces --cluster-state and --certs; give one or the other\n";
+    return false;
+  }
+  if (!options.cluster_state.empty() && !options.certs_dir.empty()) return true;
+  err << "Error: give --control-plane HOST:PORT, or --cluster-state and --certs (local mode)\n";
+  return false;
+}
+
 bool completeOptions(ProxyFlags& flags, std::ostream& err) {
   px::ProxyOptions& options = flags.options;
+  if (flags.pod.empty()) flags.pod = podFromEnvironment();
+  if (!checkMode(options, err)) return false;
+  if (flags.pod.empty()) {
+    err << "Error: --pod NAMESPACE/NAME is required (or POD_NAMESPACE and POD_NAME in the "
+           "environment)\n";
+    return false;
+  }
   const std::size_t slash = flags.pod.find('/');
   if (slash == std::string::npos || slash == 0 || slash + 1 == flags.pod.size()) {
     err << "Error: --pod: expected NAMESPACE/NAME, got \"" << flags.pod << "\"\n";
@@ -78,6 +111,7 @@ bool completeOptions(ProxyFlags& flags, std::ostream& err) {
   options.limits.handshake_timeout = millis(flags.handshake_timeout);
   options.limits.idle_timeout = millis(flags.idle_timeout);
   options.limits.drain_timeout = millis(flags.drain_timeout);
+  options.control_plane.startup_timeout = millis(flags.startup_timeout);
   return true;
 }
 
@@ -87,6 +121,9 @@ int runProxy(ProxyFlags& flags, Streams& streams) {
       webhook::parseLogFormat(flags.log_format).value_or(webhook::LogFormat::Json),
       spdlog::level::from_str(flags.log_level));
   const sigset_t signals = blockShutdownSignals();
+  // A peer that closes first must cost a write error, not the process (the control-plane
+  // client writes with plain SSL_write).
+  std::signal(SIGPIPE, SIG_IGN);
   px::ProxyStats stats;
   px::ProxyServer proxy(flags.options, stats);
   std::string error;
@@ -125,6 +162,7 @@ void addPortOptions(CLI::App& app, px::ProxyOptions& options) {
       ->capture_default_str();
   app.add_option("--admin-port", options.admin_port,
                  "Plaintext /healthz/ready, /metrics, /identities (0: any free port, -1: none)")
+      ->envname("PEERGATE_ADMIN_PORT")
       ->check(CLI::Range(-1, 65535))
       ->capture_default_str();
   app.add_option("--bind-address", options.bind_address, "Address every listener binds")
@@ -158,19 +196,43 @@ void addTimeoutOptions(CLI::App& app, ProxyFlags& flags) {
       ->capture_default_str();
 }
 
+void addControlPlaneOptions(CLI::App& app, ProxyFlags& flags) {
+  px::ControlPlaneConnection& control = flags.options.control_plane;
+  app.add_option("--control-plane", control.address,
+                 "Control-plane mode: policy feed and CA of `peergate webhook --ca` at HOST:PORT; "
+                 "the key is made here, the certificate renewed at half-life")
+      ->envname("PEERGATE_CONTROL_PLANE")
+      ->type_name("HOST:PORT");
+  control.ca_file = "/var/run/peergate/ca-root/root-cert.pem";
+  app.add_option("--control-plane-ca", control.ca_file,
+                 "PEM roots that verify the control plane's certificate")
+      ->envname("PEERGATE_CA_ROOT")
+      ->type_name("FILE")
+      ->capture_default_str();
+  control.token_file = "/var/run/secrets/tokens/token";
+  app.add_option("--token-file", control.token_file,
+                 "The pod's service-account token (audience peergate-ca), re-read per request")
+      ->type_name("FILE")
+      ->capture_default_str();
+  app.add_option("--startup-timeout", flags.startup_timeout,
+                 "Seconds to wait for the first policy and certificate before giving up")
+      ->check(CLI::Range(1.0, 3600.0))
+      ->capture_default_str();
+}
+
 void addOptions(CLI::App& app, ProxyFlags& flags) {
   px::ProxyOptions& options = flags.options;
-  app.add_option("--pod", flags.pod, "This proxy's pod in the cluster state")
-      ->required()
+  app.add_option("--pod", flags.pod,
+                 "This proxy's pod (default: $POD_NAMESPACE/$POD_NAME, as the injector sets)")
       ->type_name("NAMESPACE/NAME");
   app.add_option("--cluster-state", options.cluster_state,
-                 "Cluster state FILE or DIR (as `peergate check -f` reads it); reloaded on change")
-      ->required()
+                 "Local mode: cluster state FILE or DIR (as `peergate check -f` reads it); "
+                 "reloaded on change")
       ->type_name("FILE|DIR");
   app.add_option("--certs", options.certs_dir,
-                 "Directory with cert.pem, key.pem and ca.pem; reloaded on change")
-      ->required()
+                 "Local mode: directory with cert.pem, key.pem and ca.pem; reloaded on change")
       ->type_name("DIR");
+  addControlPlaneOptions(app, flags);
   app.add_option("--trust-domain", options.trust_domain,
                  "SPIFFE trust domain (default: the mesh config's, cluster.local)");
   addPortOptions(app, options);
@@ -197,7 +259,8 @@ Command addProxyCommand(CLI::App& root) {
   CLI::App* app = root.add_subcommand("proxy", kDescription);
   app->footer(
       "Exit codes: 0 after SIGTERM or SIGINT (open connections get --drain-timeout), 64 usage "
-      "error, 65 cannot start (cluster state or certificates unusable, a proxy port taken), 1 the "
+      "error, 65 cannot start (cluster state or certificates unusable, no policy and certificate "
+      "from the control plane within --startup-timeout, a proxy port taken), 1 the "
       "admin port cannot be bound.");
   addOptions(*app, *flags);
   return {app, [flags](Streams& streams) { return runProxy(*flags, streams); }};

@@ -18,12 +18,14 @@
 #include <CLI/CLI.hpp>
 
 #include "peergate/cli/command.h"
+#include "peergate/cli/duration.h"
 #include "peergate/cli/exit_codes.h"
 #include "peergate/cli/shutdown_signals.h"
 #include "peergate/webhook/admin_server.h"
 #include "peergate/webhook/admission.h"
 #include "peergate/webhook/cert_reloader.h"
 #include "peergate/webhook/config.h"
+#include "peergate/webhook/control_plane.h"
 #include "peergate/webhook/decision_log.h"
 #include "peergate/webhook/https_server.h"
 #include "peergate/webhook/metrics.h"
@@ -63,6 +65,14 @@ struct WebhookOptions {
   double shutdown_delay = 5;
   double drain_timeout = 25;
   int cert_expiry_warning_hours = 24 * 7;
+  // The control plane (CA + policy feed) runs when --ca is given.
+  std::string ca_dir;
+  int control_plane_port = 15012;
+  std::string token_auth_file;
+  std::string workload_cert_ttl = "24h";
+  std::string trust_domain;
+  int control_plane_workers = 128;
+  int max_feed_wait_seconds = 60;
 };
 
 constexpr const char* kDescription =
@@ -72,7 +82,9 @@ constexpr const char* kDescription =
     "from the Kubernetes API: --kubeconfig FILE, or the in-cluster service account when neither "
     "flag is given inside a pod (list+watch; ready after every kind's first list). SIGTERM "
     "drains: /readyz turns 503, replies carry Connection: close for --shutdown-delay, then the "
-    "listener stops and in-flight requests finish.";
+    "listener stops and in-flight requests finish. With --ca it is also the proxies' control "
+    "plane on --control-plane-port: a CA for their certificates and a long-poll policy feed "
+    "(docs/control-plane.md).";
 
 std::chrono::milliseconds millis(double seconds) {
   return std::chrono::milliseconds(static_cast<long long>(seconds * 1000.0));
@@ -105,6 +117,11 @@ std::optional<wh::WebhookConfig> loadConfig(const WebhookOptions& options) {
       return std::nullopt;
     }
     config = std::move(parsed).value();
+    // Valid, but an operator who turned an Error off should see it in every startup log.
+    for (const std::string& warning : wh::configWarnings(config)) {
+      wh::logEvent(spdlog::level::warn, "config turns off an Error finding",
+                   {{"config", options.config_file}, {"warning", warning}});
+    }
   }
   config.max_request_bytes = options.max_body_bytes;
   return config;
@@ -200,6 +217,7 @@ class WebhookProcess {
       wh::logEvent(spdlog::level::err, "cannot start the HTTPS server", {{"error", error}});
       return kExitInternal;
     }
+    if (std::optional<int> failed = startControlPlane()) return failed;
     certs_.startWatching();
     wh::logEvent(spdlog::level::info, "serving",
                  {{"https_port", https_->port()},
@@ -207,8 +225,72 @@ class WebhookProcess {
                   {"bind_address", options_.bind_address},
                   {"workers", options_.workers},
                   {"max_body_bytes", options_.max_body_bytes},
-                  {"client_ca", options_.client_ca}});
+                  {"client_ca", options_.client_ca},
+                  {"control_plane_port", control_plane_ ? control_plane_->port() : -1}});
     return std::nullopt;
+  }
+
+  // The CA and the policy feed, when --ca is given; nullopt when running (or not asked for).
+  std::optional<int> startControlPlane() {
+    if (options_.ca_dir.empty()) return std::nullopt;
+    std::string error;
+    tokens_ = makeTokenAuthenticator(error);
+    if (!tokens_) {
+      wh::logEvent(spdlog::level::err, "cannot set up token authentication", {{"error", error}});
+      return kExitBadInput;
+    }
+    control_metrics_ = std::make_unique<wh::ControlPlaneMetrics>(registry_);
+    wh::WorkloadCaOptions ca_options;
+    ca_options.dir = options_.ca_dir;
+    ca_options.cert_ttl = parseDuration(options_.workload_cert_ttl).value();
+    ca_options.expiry_warning = std::chrono::hours(options_.cert_expiry_warning_hours);
+    ca_ = std::make_unique<wh::WorkloadCa>(ca_options, *control_metrics_);
+    if (!ca_->loadInitial(error)) {
+      wh::logEvent(spdlog::level::err, "cannot load the CA", {{"error", error}});
+      return kExitBadInput;
+    }
+    ca_->expiringSoon(std::chrono::system_clock::now());
+    wh::ControlPlaneOptions cp;
+    cp.bind_address = options_.bind_address;
+    cp.port = options_.control_plane_port;
+    cp.trust_domain = options_.trust_domain;
+    cp.worker_threads = options_.control_plane_workers;
+    cp.max_wait = std::chrono::seconds(options_.max_feed_wait_seconds);
+    control_plane_ = std::make_unique<wh::ControlPlaneServer>(cp, certs_, store_, *ca_, *tokens_,
+                                                              *control_metrics_);
+    if (!control_plane_->start(error)) {
+      wh::logEvent(spdlog::level::err, "cannot start the control plane", {{"error", error}});
+      return kExitInternal;
+    }
+    ca_->startWatching(std::chrono::milliseconds(2000));
+    return std::nullopt;
+  }
+
+  std::unique_ptr<wh::TokenAuthenticator> makeTokenAuthenticator(std::string& error) {
+    if (!options_.token_auth_file.empty()) {
+      auto loaded = wh::StaticTokenAuthenticator::load(options_.token_auth_file);
+      if (!loaded) {
+        error = loaded.error().describe();
+        return nullptr;
+      }
+      return std::move(loaded).value();
+    }
+    if (!options_.cluster_state.empty()) {
+      error = "--ca with --cluster-state needs --token-auth-file (no API server to ask)";
+      return nullptr;
+    }
+    validation::Result<wh::KubeConfig> config =
+        options_.kubeconfig.empty()
+            ? wh::loadInClusterConfig(wh::InClusterEnvironment::fromProcess())
+            : wh::loadKubeconfig(options_.kubeconfig);
+    if (!config) {
+      error = config.error().describe();
+      return nullptr;
+    }
+    auto client = std::make_shared<wh::KubeClient>(std::move(config).value());
+    if (!client->valid(&error)) return nullptr;
+    return std::make_unique<wh::TokenReviewAuthenticator>(std::move(client),
+                                                          wh::TokenReviewOptions{});
   }
 
   bool httpsRunning() const { return https_ && https_->running(); }
@@ -226,7 +308,10 @@ class WebhookProcess {
         waitForShutdownSignal(signals, millis(options_.shutdown_delay)) != 0) {
       wh::logEvent(spdlog::level::warn, "second signal: skipping the shutdown delay");
     }
-    auto stopped = std::async(std::launch::async, [this] { https_->shutdown(); });
+    auto stopped = std::async(std::launch::async, [this] {
+      if (control_plane_) control_plane_->shutdown();
+      https_->shutdown();
+    });
     if (stopped.wait_for(millis(options_.drain_timeout)) != std::future_status::ready) {
       wh::logEvent(spdlog::level::err, "drain timed out; exiting with requests in flight",
                    {{"drain_timeout_seconds", options_.drain_timeout}});
@@ -240,6 +325,8 @@ class WebhookProcess {
   }
 
   void stop() {
+    if (control_plane_) control_plane_->shutdown();
+    if (ca_) ca_->stop();
     if (https_) https_->shutdown();
     certs_.stop();
     if (source_) source_->stop();
@@ -258,6 +345,10 @@ class WebhookProcess {
   wh::AdmissionHandler handler_;
   std::unique_ptr<wh::AdminServer> admin_;
   std::unique_ptr<wh::HttpsServer> https_;
+  std::unique_ptr<wh::TokenAuthenticator> tokens_;
+  std::unique_ptr<wh::ControlPlaneMetrics> control_metrics_;
+  std::unique_ptr<wh::WorkloadCa> ca_;
+  std::unique_ptr<wh::ControlPlaneServer> control_plane_;
 };
 
 int runWebhook(const WebhookOptions& options, Streams& streams) {
@@ -295,6 +386,43 @@ int runWebhook(const WebhookOptions& options, Streams& streams) {
       return kExitInternal;
     }
   }
+}
+
+void addControlPlaneOptions(CLI::App& app, WebhookOptions& options) {
+  auto* ca = app.add_option("--ca", options.ca_dir,
+                            "Run the control plane: sign proxy certificates with DIR/ca.pem and "
+                            "DIR/ca-key.pem (re-read when they change; DIR/trust-bundle.pem is "
+                            "added to the roots proxies trust) and serve the policy feed")
+                 ->type_name("DIR");
+  app.add_option("--control-plane-port", options.control_plane_port,
+                 "HTTPS port of the CA and the policy feed (0: any free port)")
+      ->check(CLI::Range(0, 65535))
+      ->capture_default_str()
+      ->needs(ca);
+  app.add_option("--token-auth-file", options.token_auth_file,
+                 "Proxies' tokens from a file in the API server's --token-auth-file format "
+                 "(token,system:serviceaccount:NS:SA,uid); default with the Kubernetes API: "
+                 "TokenReview, audience peergate-ca")
+      ->type_name("FILE")
+      ->needs(ca);
+  app.add_option("--workload-cert-ttl", options.workload_cert_ttl,
+                 "Lifetime of proxy certificates (proxies renew at half of it)")
+      ->check([](const std::string& text) {
+        auto ttl = parseDuration(text);
+        if (!ttl) return ttl.error().message;
+        return ttl.value() < std::chrono::seconds(4) ? std::string("at least 4s") : std::string();
+      })
+      ->capture_default_str();
+  app.add_option("--trust-domain", options.trust_domain,
+                 "SPIFFE trust domain of proxy certificates (default: the mesh config's)");
+  app.add_option("--control-plane-workers", options.control_plane_workers,
+                 "Control-plane threads; each proxy waiting on the feed holds one")
+      ->check(CLI::Range(8, 4096))
+      ->capture_default_str();
+  app.add_option("--max-feed-wait", options.max_feed_wait_seconds,
+                 "Longest a policy feed request is held, in seconds")
+      ->check(CLI::Range(1, 600))
+      ->capture_default_str();
 }
 
 void addOptions(CLI::App& app, WebhookOptions& options) {
@@ -377,6 +505,7 @@ void addOptions(CLI::App& app, WebhookOptions& options) {
                  "Warn in the log this many hours before the serving certificate expires")
       ->check(CLI::Range(0, 24 * 365))
       ->capture_default_str();
+  addControlPlaneOptions(app, options);
 }
 
 }  // namespace

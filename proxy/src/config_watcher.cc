@@ -37,7 +37,7 @@ bool ConfigWatcher::loadInitial(std::string& error) {
   }
   spdlog::info("policy loaded for {}/{}: {}; {} destinations with a proxy", options_.pod_namespace,
                options_.pod_name, describeModes(policy.value()),
-               policy.value().proxied_peers.size());
+               policy.value().peers->proxied_peers.size());
   spdlog::info("workload certificate loaded: {}", tls->info().spiffe_id);
   stats_.setCertExpiry(tls->info().not_after);
   std::lock_guard lock(mutex_);

@@ -8,10 +8,19 @@
 #include <asio/post.hpp>
 #include <asio/steady_timer.hpp>
 
+#include "peergate/proxy/config_watcher.h"
+#include "peergate/proxy/control_plane_client.h"
 #include "session.h"
 
 namespace peergate::proxy {
 namespace {
+
+std::unique_ptr<ConfigSource> makeConfigSource(const ProxyOptions& options, ProxyStats& stats) {
+  if (!options.control_plane.address.empty()) {
+    return std::make_unique<ControlPlaneClient>(options, stats);
+  }
+  return std::make_unique<ConfigWatcher>(options, stats);
+}
 
 using asio::ip::tcp;
 
@@ -107,7 +116,7 @@ void ProxyServer::Impl::closeSessions() {
 }
 
 ProxyServer::ProxyServer(ProxyOptions options, ProxyStats& stats)
-    : options_(std::move(options)), stats_(stats), config_(options_, stats_) {}
+    : options_(std::move(options)), stats_(stats), config_(makeConfigSource(options_, stats_)) {}
 
 ProxyServer::~ProxyServer() { stop(); }
 
@@ -120,8 +129,8 @@ bool ProxyServer::start(std::string& error) {
     error = "bad --bind-address or --app-address: " + ec.message();
     return false;
   }
-  if (!config_.loadInitial(error)) return false;
-  impl_ = std::make_unique<Impl>(SessionContext{stats_, options_.limits, app, config_, {}});
+  if (!config_->loadInitial(error)) return false;
+  impl_ = std::make_unique<Impl>(SessionContext{stats_, options_.limits, app, *config_, {}});
   auto add = [&](int port, Direction direction) -> Listener* {
     std::unique_ptr<Listener> listener =
         bindListener(impl_->io, bind, static_cast<uint16_t>(port), direction, error);
@@ -153,7 +162,7 @@ bool ProxyServer::start(std::string& error) {
   }
   for (auto& listener : impl_->listeners) impl_->accept(*listener);
   impl_->thread = std::thread([this] { impl_->io.run(); });
-  config_.startWatching();
+  config_->startWatching();
   ready_ = true;
   spdlog::info("proxy listening: inbound {}, outbound {}, {} mapped inbound, {} mapped outbound",
                inbound_port_, outbound_port_, inbound_map_ports_.size(),
@@ -175,7 +184,7 @@ bool ProxyServer::drain(std::chrono::milliseconds timeout) {
 
 void ProxyServer::stop() {
   ready_ = false;
-  config_.stop();
+  config_->stop();
   if (!impl_ || !impl_->thread.joinable()) return;
   asio::post(impl_->io, [impl = impl_.get()] {
     impl->closeListeners();

@@ -142,17 +142,15 @@ std::string ProxyStats::renderObservations(const ProxyPolicy& policy, Clock::tim
   nlohmann::ordered_json entries = nlohmann::ordered_json::array();
   std::lock_guard lock(mutex_);
   for (const auto& [key, seen] : sources_) {
-    auto workload = policy.workload_by_ip.find(seen.ip);
     nlohmann::ordered_json entry;
     entry["destination"] = {{"namespace", policy.pod_namespace},
                             {"workload", policy.workload_name},
                             {"pod", policy.pod_name},
                             {"port", key.port}};
     entry["security"] = key.security;
-    entry["source"] = {
-        {"ip", seen.ip},
-        {"identity", key.security == "mtls" ? key.source : ""},
-        {"workload", workload == policy.workload_by_ip.end() ? "" : workload->second}};
+    entry["source"] = {{"ip", seen.ip},
+                       {"identity", key.security == "mtls" ? key.source : ""},
+                       {"workload", policy.workloadAt(seen.ip)}};
     entry["count"] = seen.count;
     entry["lastSeen"] = rfc3339(seen.last_seen);
     entries.push_back(std::move(entry));

@@ -12,7 +12,7 @@
 #include <asio/ip/tcp.hpp>
 #include <asio/steady_timer.hpp>
 
-#include "peergate/proxy/config_watcher.h"
+#include "peergate/proxy/config_source.h"
 #include "peergate/proxy/options.h"
 #include "peergate/proxy/proxy_stats.h"
 #include "peergate/proxy/tls_contexts.h"
@@ -27,7 +27,7 @@ struct SessionContext {
   ProxyStats& stats;
   const ProxyLimits& limits;
   asio::ip::address app_address;
-  const ConfigWatcher& config;
+  const ConfigSource& config;
   std::unordered_set<Session*> live;  // for drain and shutdown; touched only on the loop
 };
 

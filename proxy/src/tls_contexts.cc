@@ -182,7 +182,6 @@ std::string readCertsContent(const fs::path& dir) {
 }
 
 std::shared_ptr<const TlsContexts> TlsContexts::load(const fs::path& dir, std::string& error) {
-  ERR_clear_error();
   std::string texts[3];
   for (int i = 0; i < 3; ++i) {
     texts[i] = readFile(dir / kFiles[i]);
@@ -191,8 +190,18 @@ std::shared_ptr<const TlsContexts> TlsContexts::load(const fs::path& dir, std::s
       return nullptr;
     }
   }
+  return fromPem(texts[0], texts[1], texts[2], dir, error);
+}
+
+std::shared_ptr<const TlsContexts> TlsContexts::fromPem(const std::string& cert_pem,
+                                                        const std::string& key_pem,
+                                                        const std::string& ca_pem,
+                                                        const fs::path& origin,
+                                                        std::string& error) {
+  ERR_clear_error();
+  const std::string texts[3] = {cert_pem, key_pem, ca_pem};
   Pem pem;
-  if (!parsePem(dir, texts, pem, error)) return nullptr;
+  if (!parsePem(origin, texts, pem, error)) return nullptr;
   std::shared_ptr<TlsContexts> contexts(new TlsContexts());
   contexts->server_ = SSL_CTX_new(TLS_server_method());
   contexts->client_ = SSL_CTX_new(TLS_client_method());
@@ -209,7 +218,7 @@ std::shared_ptr<const TlsContexts> TlsContexts::load(const fs::path& dir, std::s
   enableClientSessionCache(contexts->client_);
   contexts->info_.spiffe_id = soleSpiffeUri(pem.leaf);
   contexts->info_.not_after = notAfter(pem.leaf);
-  contexts->content_ = texts[0] + texts[1] + texts[2];
+  contexts->content_ = cert_pem + key_pem + ca_pem;
   return contexts;
 }
 

@@ -1,14 +1,20 @@
 #!/usr/bin/env bash
 # The Istio "mutual TLS migration" task with real processes and real packets: five pods in
 # network namespaces on a bridge, foo and bar with `peergate proxy` + `peergate iptables`,
-# legacy without; PeerAuthentication changes applied to the state the proxies read; real curl
-# against real HTTP servers; tcpdump on the bridge for what crosses the wire.
+# legacy without; PeerAuthentication changes applied to the cluster state; real curl against
+# real HTTP servers; tcpdump on the bridge for what crosses the wire.
+#
+# control-plane mode (default): `peergate webhook --ca` runs in its own netns as the control
+# plane; every proxy starts with only its token, gets its policy from the feed and its
+# certificate from the CA. local mode: each proxy reads the state files and its own certs.
 # Needs root, iproute2, iptables, curl, tcpdump; exits 77 (skipped) otherwise.
 #
-#   tests/e2e/mesh_test.sh PATH/TO/peergate
+#   tests/e2e/mesh_test.sh PATH/TO/peergate [control-plane|local]
 set -uo pipefail
 
-peergate="$(realpath "${1:?usage: mesh_test.sh PEERGATE}")"
+peergate="$(realpath "${1:?usage: mesh_test.sh PEERGATE [control-plane|local]}")"
+mode="${2:-control-plane}"
+[[ $mode == control-plane || $mode == local ]] || { echo "unknown mode $mode"; exit 2; }
 
 skip() { echo "SKIPPED: $*"; exit 77; }
 [[ $(id -u) -eq 0 ]] || skip "needs root for network namespaces"
@@ -59,6 +65,7 @@ pod foo-curl 12
 pod bar-httpbin 13
 pod bar-curl 14
 pod legacy-curl 15
+[[ $mode == control-plane ]] && pod control-plane 10
 netns() { echo "pgm-$1-$id"; }
 
 # --- the cluster state the proxies read -------------------------------------------------------
@@ -109,7 +116,9 @@ EOF
 set_policy() {
   printf '%s\n' "${1:-# no PeerAuthentication}" >"$work/policy.tmp"
   mv "$work/policy.tmp" "$state/policy.yaml"
-  sleep 2.5  # the proxies poll their files every second
+  # local: the proxies poll their files every second; control plane: the webhook polls its
+  # files every 2 s, then the feed answers the held requests at once.
+  if [[ $mode == local ]]; then sleep 2.5; else sleep 3.5; fi
 }
 set_policy ""
 
@@ -129,6 +138,32 @@ issue "$certs/legacy-wrong-domain" spiffe://evil.example/ns/legacy/sa/curl
 issue "$certs/legacy-other-ca" spiffe://cluster.local/ns/legacy/sa/curl "$certs/other-ca"
 chown -R 1337:1337 "$certs"
 
+# --- the control plane: webhook + CA + policy feed in its own netns ------------------------------
+cp_address="${ip_of[control-plane]:-}:15012"
+if [[ $mode == control-plane ]]; then
+  "$peergate" certs serving --ca "$certs/ca" --ip "${ip_of[control-plane]}" \
+    --dns peergate.peergate-system.svc --out "$certs/serving" >/dev/null ||
+    { echo "FAIL certs serving"; exit 1; }
+  mkdir -p "$work/tokens"
+  for p in foo-httpbin foo-curl bar-httpbin bar-curl; do
+    token="$(head -c 24 /dev/urandom | base64 | tr -d '/+=')"
+    echo "$token,system:serviceaccount:${p%%-*}:${p#*-},uid-$p" >>"$work/tokens.csv"
+    printf '%s' "$token" >"$work/tokens/$p"
+  done
+  chown -R 1337:1337 "$work/tokens"
+  chmod 600 "$work/tokens"/*
+  ip netns exec "$(netns control-plane)" "$peergate" webhook --cluster-state "$state" \
+    --tls-cert "$certs/serving/cert.pem" --tls-key "$certs/serving/key.pem" \
+    --ca "$certs/ca" --token-auth-file "$work/tokens.csv" --log-format text \
+    >"$work/control-plane.log" 2>&1 &
+  pids+=($!)
+  for _ in $(seq 100); do
+    ip netns exec "$(netns control-plane)" curl -sf --max-time 1 http://127.0.0.1:15014/readyz \
+      >/dev/null && break
+    sleep 0.1
+  done
+fi
+
 # --- workloads --------------------------------------------------------------------------------
 for server in foo-httpbin bar-httpbin; do
   for port in 8000 9000; do
@@ -140,8 +175,14 @@ for server in foo-httpbin bar-httpbin; do
   done
 done
 for p in foo-httpbin foo-curl bar-httpbin bar-curl; do
+  if [[ $mode == control-plane ]]; then
+    source_flags=(--control-plane "$cp_address" --control-plane-ca "$certs/ca/ca.pem"
+      --token-file "$work/tokens/$p")
+  else
+    source_flags=(--cluster-state "$state" --certs "$certs/$p")
+  fi
   ip netns exec "$(netns $p)" setpriv --reuid 1337 --regid 1337 --clear-groups \
-    "$peergate" proxy --pod "${p%%-*}/${p#*-}" --cluster-state "$state" --certs "$certs/$p" \
+    "$peergate" proxy --pod "${p%%-*}/${p#*-}" "${source_flags[@]}" \
     --log-format text --log-level warn >"$work/proxy-$p.log" 2>&1 &
   pids+=($!)
   ip netns exec "$(netns $p)" "$peergate" iptables --exclude-inbound-ports 15020 2>/dev/null ||
@@ -263,8 +304,29 @@ wire "bar/httpbin's proxy saw foo/curl by SPIFFE ID" \
 wire "bar/httpbin's proxy saw legacy's plaintext from ${ip_of[legacy-curl]}" \
   "[[ '$identities' == *${ip_of[legacy-curl]}* ]]"
 
+if [[ $mode == control-plane ]]; then
+  scenario "the control plane issued every proxy's identity"
+  issued="$(ip netns exec "$(netns control-plane)" curl -s --max-time 2 http://127.0.0.1:15014/metrics |
+    awk '/^peergate_ca_certificates_total\{result="issued"\}/ {print $2}')"
+  wire "certificates issued by the CA: ${issued:-none}" "[[ ${issued:-0} -ge 4 ]]"
+  ip netns exec "$(netns legacy-curl)" timeout 5 openssl s_client -connect \
+    "${ip_of[foo-httpbin]}:8000" -cert "$certs/legacy-good/cert.pem" \
+    -key "$certs/legacy-good/key.pem" </dev/null 2>/dev/null | openssl x509 >"$work/served.pem"
+  served_id="$(openssl x509 -in "$work/served.pem" -noout -ext subjectAltName 2>/dev/null | tr -d ' \n')"
+  served="$(openssl x509 -in "$work/served.pem" -noout -fingerprint -sha256 2>/dev/null)"
+  offline="$(openssl x509 -in "$certs/foo-httpbin/cert.pem" -noout -fingerprint -sha256)"
+  wire "foo/httpbin's proxy serves its SPIFFE identity: $served_id" \
+    "[[ '$served_id' == *URI:spiffe://cluster.local/ns/foo/sa/httpbin* ]]"
+  wire "and that certificate came from the CA, not from a file" \
+    "[[ -n '$served' && '$served' != '$offline' ]]"
+fi
+
 if [[ $failures -ne 0 ]]; then
-  for log in "$work"/proxy-*.log; do echo "--- $log"; tail -n 20 "$log"; done
+  for log in "$work"/proxy-*.log "$work"/control-plane.log; do
+    [[ -f $log ]] || continue
+    echo "--- $log"
+    tail -n 20 "$log"
+  done
   echo "mesh: $failures check(s) failed"
   exit 1
 fi

@@ -34,6 +34,7 @@
 #include "peergate/validation/cluster_state.h"
 #include "peergate/webhook/metrics.h"
 #include "peergate/webhook/state_store.h"
+#include "peergate/webhook/token_auth.h"
 
 extern char** environ;
 
@@ -1232,6 +1233,52 @@ TEST_CASE("soak: no failed or wrong verdict across a certificate rotation and a 
 
   REQUIRE(::kill(pid, SIGTERM) == 0);
   CHECK(waitExit(pid, 10s) == 0);
+}
+
+// ---------------------------------------------------------------------------------------------
+// TokenReview: the CA asks the API server who a proxy is
+
+TEST_CASE("TokenReview authenticates a pod's projected token for our audience", "[kube][tokens]") {
+  KubeHarness h;
+  h.fake.addServiceAccountToken("jwt-httpbin", "foo", "httpbin", "peergate-ca", "httpbin-1");
+  h.fake.addServiceAccountToken("jwt-istio", "foo", "httpbin", "istio-ca");
+  TokenReviewAuthenticator tokens(std::make_shared<KubeClient>(h.config()), {});
+
+  const AuthOutcome httpbin = tokens.authenticate("jwt-httpbin");
+  CHECK(httpbin.status == AuthOutcome::Status::Authenticated);
+  CHECK(httpbin.caller.namespace_name == "foo");
+  CHECK(httpbin.caller.service_account == "httpbin");
+  CHECK(httpbin.caller.pod_name == "httpbin-1");
+  // The request carried our own credentials and asked for our audience.
+  const std::vector<FakeRequest> requests = h.fake.requests();
+  REQUIRE_FALSE(requests.empty());
+  CHECK(requests.back().method == "POST");
+  CHECK(requests.back().path == k::kTokenReviews);
+  CHECK(requests.back().authorization == "Bearer token-1");
+
+  const AuthOutcome other_audience = tokens.authenticate("jwt-istio");
+  CHECK(other_audience.status == AuthOutcome::Status::Rejected);
+  CHECK(other_audience.message.find("audience \"peergate-ca\"") != std::string::npos);
+  CHECK(tokens.authenticate("forged").status == AuthOutcome::Status::Rejected);
+}
+
+TEST_CASE(
+    "TokenReview verdicts are cached; an unreachable API server is unavailable, not a "
+    "rejection",
+    "[kube][tokens]") {
+  KubeHarness h;
+  h.fake.addServiceAccountToken("jwt-httpbin", "foo", "httpbin", "peergate-ca");
+  TokenReviewAuthenticator tokens(std::make_shared<KubeClient>(h.config()), {});
+  const auto reviews = [&] {
+    return h.fake.count([](const FakeRequest& r) { return r.path == k::kTokenReviews; });
+  };
+  CHECK(tokens.authenticate("jwt-httpbin").status == AuthOutcome::Status::Authenticated);
+  CHECK(tokens.authenticate("jwt-httpbin").status == AuthOutcome::Status::Authenticated);
+  CHECK(reviews() == 1);
+  h.fake.stop();
+  const AuthOutcome down = tokens.authenticate("jwt-new");
+  CHECK(down.status == AuthOutcome::Status::Unavailable);
+  CHECK(down.message.find("TokenReview failed") != std::string::npos);
 }
 
 }  // namespace

@@ -165,7 +165,7 @@ struct StubDecider {
     reply.outcome.kind = "PeerAuthentication";
     reply.outcome.operation = "CREATE";
     reply.outcome.allowed = true;
-    reply.outcome.finding_codes = {"PG0104"};
+    reply.outcome.findings = {{"PG0104", "warn"}};
     return reply;
   }
   void waitEntered(int count) {
@@ -710,6 +710,59 @@ TEST_CASE("reviews before the first sync are counted as state_unavailable, not b
   CHECK(harness.metrics.admission_errors.value({"bad_request"}) == 0);
 }
 
+TEST_CASE("findings are counted with the action each code got, not the request's verdict",
+          "[server]") {
+  Harness harness([](std::string_view route, std::string_view, std::string_view) {
+    AdmissionReply reply;
+    reply.body = R"({"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview",)"
+                 R"("response":{"uid":"u","allowed":false}})";
+    reply.outcome.webhook = std::string(route.substr(1));
+    reply.outcome.allowed = false;  // PG0101 denied; PG0201 only warned on the same request
+    reply.outcome.findings = {{"PG0101", "deny"}, {"PG0201", "warn"}, {"PG0102", "exception"}};
+    return reply;
+  });
+  const auto result =
+      harness.client()->Post("/validate", reviewBody("uid-mixed"), "application/json");
+  REQUIRE(result);
+  const Counter& findings = harness.metrics.findings;
+  CHECK(findings.value({"PG0101", "deny"}) == 1);
+  CHECK(findings.value({"PG0201", "warn"}) == 1);
+  CHECK(findings.value({"PG0201", "deny"}) == 0);
+  CHECK(findings.value({"PG0102", "exception"}) == 1);
+  CHECK(findings.value({"PG0102", "deny"}) == 0);
+}
+
+TEST_CASE("stale state: refusals count as state_unavailable, uninjected pods as stale",
+          "[server]") {
+  StateStore store;
+  WebhookConfig config;
+  config.max_staleness_seconds = 0;  // any age is too old
+  config.fail_open_when_stale = GENERATE(false, true);
+  CAPTURE(config.fail_open_when_stale);
+  AdmissionHandler handler{store, config};
+  store.publish(stateFrom(kMeshState));
+  Harness harness{[&](std::string_view route, std::string_view type, std::string_view body) {
+    return handler.handle(route, type, body);
+  }};
+  auto client = harness.client();
+  const json pod = {{"apiVersion", "v1"},
+                    {"kind", "Pod"},
+                    {"metadata", {{"name", "web-2"}, {"namespace", "foo"}}},
+                    {"spec", {{"containers", {{{"name", "web"}, {"image", "web"}}}}}}};
+  for (const char* route : {"/validate", "/mutate"}) {
+    REQUIRE(client->Post(route, policyReview("uid-stale", "foo", "STRICT"), "application/json"));
+  }
+  REQUIRE(client->Post("/inject", podReview("uid-stale-pod", pod), "application/json"));
+  const ServerMetrics& metrics = harness.metrics;
+  if (config.fail_open_when_stale) {
+    CHECK(metrics.admission_errors.value({"state_unavailable"}) == 0);
+    CHECK(metrics.injections.value({"none", "stale"}) == 1);
+  } else {
+    CHECK(metrics.admission_errors.value({"state_unavailable"}) == 3);
+    CHECK(metrics.admission_errors.value({"bad_request"}) == 0);
+  }
+}
+
 TEST_CASE("a wrong Content-Type is an AdmissionReview error, not a dropped call", "[server]") {
   RealWebhook webhook;
   auto client = webhook.harness.client();
@@ -1069,7 +1122,7 @@ TEST_CASE(
   outcome.user = "alice";
   outcome.allowed = false;
   outcome.message = "STRICT would cut off 3 plaintext clients";
-  outcome.finding_codes = {"PG0002", "PG0005"};
+  outcome.findings = {{"PG0002", "deny"}, {"PG0005", "deny"}};
   const auto time = std::chrono::system_clock::time_point(std::chrono::seconds(1767225600));
 
   const std::string json_line =
@@ -1315,6 +1368,39 @@ TEST_CASE("peergate webhook exits 65 on an undecodable --cluster-state and 64 wi
                     cert("server2.key"), "--cluster-state", (dir.path / "bad.yaml").string()},
                    log);
   CHECK(waitExit(bad_cert, 10s) == 65);
+}
+
+TEST_CASE(
+    "peergate webhook warns at startup about an Error finding turned off, and exits 65 "
+    "naming the key of an invalid config",
+    "[server]") {
+  TempDir dir("peergate-binary");
+  writeFile(dir.path / "state.yaml", std::string(kMeshState));
+  writeFile(dir.path / "off.yaml", "actions:\n  PG0101: off\n");
+  writeFile(dir.path / "bad.yaml", "maxStalenessSeconds: -30\n");
+  const fs::path log = dir.path / "webhook.log";
+  const auto start = [&](const std::string& config) {
+    return spawnWebhook({"--port", "0", "--admin-port", "0", "--bind-address", "127.0.0.1",
+                         "--tls-cert", cert("server.crt"), "--tls-key", cert("server.key"),
+                         "--cluster-state", (dir.path / "state.yaml").string(), "--config",
+                         (dir.path / config).string(), "--log-format", "json"},
+                        log);
+  };
+  const pid_t off = start("off.yaml");
+  const std::optional<json> warning = waitForLogLine(log, "config turns off an Error finding", 20s);
+  ::kill(off, SIGKILL);
+  ::waitpid(off, nullptr, 0);
+  REQUIRE(warning);
+  CHECK((*warning)["level"] == "warn");
+  CHECK_THAT((*warning)["warning"].get<std::string>(),
+             Catch::Contains("actions.PG0101: MeshWideDisable is an Error finding turned off"));
+
+  const pid_t bad = start("bad.yaml");
+  CHECK(waitExit(bad, 10s) == 65);
+  const std::optional<json> error = waitForLogLine(log, "invalid config file", 1s);
+  REQUIRE(error);
+  CHECK_THAT((*error)["error"].get<std::string>(),
+             Catch::Contains("bad.yaml:1: maxStalenessSeconds: must be at least 1 (seconds)"));
 }
 
 }  // namespace

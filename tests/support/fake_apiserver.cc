@@ -123,6 +123,10 @@ bool FakeApiServer::start() {
   server_->Get(R"(.*)", [this](const httplib::Request& request, httplib::Response& response) {
     handle(request, response);
   });
+  server_->Post(kTokenReviews,
+                [this](const httplib::Request& request, httplib::Response& response) {
+                  handleTokenReview(request, response);
+                });
   if (port_ == 0) {
     port_ = server_->bind_to_any_port("127.0.0.1");
     if (port_ <= 0) return false;
@@ -388,6 +392,62 @@ void FakeApiServer::handle(const httplib::Request& request, httplib::Response& r
   } else {
     handleList(found->second, request, response, lock);
   }
+}
+
+void FakeApiServer::addServiceAccountToken(const std::string& token, const std::string& ns,
+                                           const std::string& service_account,
+                                           const std::string& audience, const std::string& pod) {
+  std::lock_guard lock(mutex_);
+  tokens_[token] = {ns, service_account, audience, pod};
+}
+
+// As the API server answers (kubernetes-wire.md §6): 201 with the verdict in status; a bad token
+// is not an HTTP error.
+void FakeApiServer::handleTokenReview(const httplib::Request& request,
+                                      httplib::Response& response) {
+  std::lock_guard lock(mutex_);
+  FakeRequest record;
+  record.method = request.method;
+  record.path = request.path;
+  record.authorization = request.get_header_value("Authorization");
+  if (!token_.empty() && record.authorization != "Bearer " + token_) {
+    record.status = 401;
+    requests_.push_back(record);
+    response.status = 401;
+    response.set_content(statusBody(401, "Unauthorized", "Unauthorized"), "application/json");
+    return;
+  }
+  record.status = 201;
+  requests_.push_back(record);
+  const nlohmann::json review = nlohmann::json::parse(request.body, nullptr, false);
+  const std::string token = review.is_object() ? review["spec"].value("token", "") : "";
+  nlohmann::json status = {{"authenticated", false}, {"error", "invalid bearer token"}};
+  auto found = tokens_.find(token);
+  if (found != tokens_.end()) {
+    const TokenIdentity& identity = found->second;
+    nlohmann::json extra = nlohmann::json::object();
+    if (!identity.pod.empty()) {
+      extra["authentication.kubernetes.io/pod-name"] = nlohmann::json::array({identity.pod});
+    }
+    nlohmann::json audiences = nlohmann::json::array();
+    for (const auto& wanted : review["spec"].value("audiences", nlohmann::json::array())) {
+      if (wanted == identity.audience) audiences.push_back(wanted);
+    }
+    status = {
+        {"authenticated", true},
+        {"user",
+         {{"username", "system:serviceaccount:" + identity.ns + ":" + identity.sa},
+          {"uid", "uid-" + identity.sa},
+          {"groups", nlohmann::json::array({"system:serviceaccounts", "system:authenticated"})},
+          {"extra", extra}}},
+        {"audiences", audiences}};
+  }
+  response.status = 201;
+  response.set_content(
+      nlohmann::json{
+          {"apiVersion", "authentication.k8s.io/v1"}, {"kind", "TokenReview"}, {"status", status}}
+          .dump(),
+      "application/json");
 }
 
 void FakeApiServer::handleList(Resource& resource, const httplib::Request& request,

@@ -105,6 +105,12 @@ class FakeApiServer {
   // Watches of `path` stay open but events are held (not sent) while paused.
   void pauseWatches(const std::string& path, bool paused);
 
+  // A service-account token TokenReview accepts, issued for `audience` (and bound to `pod` when
+  // given); any other token is answered authenticated: false.
+  void addServiceAccountToken(const std::string& token, const std::string& ns,
+                              const std::string& service_account, const std::string& audience,
+                              const std::string& pod = "");
+
   std::string resourceVersion() const;
   std::vector<FakeRequest> requests() const;
   int count(const std::function<bool(const FakeRequest&)>& predicate) const;
@@ -132,6 +138,7 @@ class FakeApiServer {
   };
 
   void handle(const httplib::Request& request, httplib::Response& response);
+  void handleTokenReview(const httplib::Request& request, httplib::Response& response);
   void handleList(Resource& resource, const httplib::Request& request, httplib::Response& response,
                   std::unique_lock<std::mutex>& lock);
   void handleWatch(const std::string& path, Resource& resource, const httplib::Request& request,
@@ -154,6 +161,13 @@ class FakeApiServer {
   ExpiredAs expired_as_ = ExpiredAs::ErrorEvent;
   std::string token_;
   std::vector<FakeRequest> requests_;
+  struct TokenIdentity {
+    std::string ns;
+    std::string sa;
+    std::string audience;
+    std::string pod;
+  };
+  std::map<std::string, TokenIdentity> tokens_;
   bool stopping_ = false;
 };
 
@@ -180,5 +194,6 @@ inline constexpr const char* kPeerAuthentications =
     "/apis/security.istio.io/v1/peerauthentications";
 inline constexpr const char* kDestinationRules = "/apis/networking.istio.io/v1/destinationrules";
 inline constexpr const char* kIstioConfigMaps = "/api/v1/namespaces/istio-system/configmaps";
+inline constexpr const char* kTokenReviews = "/apis/authentication.k8s.io/v1/tokenreviews";
 
 }  // namespace peergate::testing

@@ -33,7 +33,7 @@ Analysis analyze(const ClusterState& state, const Observations* observations) {
   const AnalysisContext ctx{state, analysis.effective, observations};
   for (const Analyzer& analyzer : kAnalyzers) analyzer.run(ctx, analysis.findings);
   sortFindings(analysis.findings);
-  if (!checks::hasWorkloads(ctx) && !state.inputs().peer_authentications.empty()) {
+  if (!checks::hasWorkloads(ctx) && !state.objects().peer_authentications.empty()) {
     analysis.notes.push_back(
         "the input has no Pods or workload controllers: checks that need workloads (STRICT "
         "without a proxy, selectors, ports, probes) were skipped; add them, e.g. `kubectl get "

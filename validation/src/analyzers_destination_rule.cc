@@ -21,9 +21,10 @@ std::vector<const Service*> servicesForHost(const ClusterState& state, const Des
   const std::string& host = dr.host;
   if (!host.empty() && host.front() == '*') {
     const std::string suffix = host.substr(1);
-    for (const Service& svc : state.inputs().services) {
-      const std::string fqdn = svc.meta.name + "." + svc.meta.namespace_name + ".svc.cluster.local";
-      if (endsWith(fqdn, suffix)) out.push_back(&svc);
+    for (const Service* svc : state.objects().services) {
+      const std::string fqdn =
+          svc->meta.name + "." + svc->meta.namespace_name + ".svc.cluster.local";
+      if (endsWith(fqdn, suffix)) out.push_back(svc);
     }
     return out;
   }
@@ -53,19 +54,25 @@ std::optional<int64_t> targetPort(const ServicePort& sp, const Workload& workloa
   return std::nullopt;
 }
 
+// The tls mode a rule sets for a service port; `port_setting` indexes portLevelSettings, or is
+// npos for the rule-wide trafficPolicy.tls.
 struct RuleTls {
-  std::string mode;
-  std::string path;
+  const std::string& mode;
+  std::size_t port_setting = std::string::npos;
+
+  std::string path() const {
+    if (port_setting == std::string::npos) return "spec.trafficPolicy.tls.mode";
+    return "spec.trafficPolicy.portLevelSettings[" + std::to_string(port_setting) + "].tls.mode";
+  }
 };
 
 RuleTls tlsForPort(const DestinationRule& dr, int64_t service_port) {
   for (std::size_t i = 0; i < dr.port_tls.size(); ++i) {
     if (dr.port_tls[i].port == service_port && !dr.port_tls[i].tls_mode.empty()) {
-      return {dr.port_tls[i].tls_mode,
-              "spec.trafficPolicy.portLevelSettings[" + std::to_string(i) + "].tls.mode"};
+      return {dr.port_tls[i].tls_mode, i};
     }
   }
-  return {dr.tls_mode, "spec.trafficPolicy.tls.mode"};
+  return {dr.tls_mode, std::string::npos};
 }
 
 Finding findingOnRule(FindingCode code, const DestinationRule& dr, std::string path,
@@ -84,19 +91,19 @@ struct Conflicts {
   std::map<std::string, std::set<std::string>> mutual_without_proxy;  // path -> "ns/w"
 };
 
+// Names are built only for conflicts: most ports of most rules have none.
 void checkServicePort(const DestinationRule& dr, const ServicePort& sp, const EffectivePolicy& e,
                       Conflicts& conflicts) {
   const RuleTls tls = tlsForPort(dr, sp.port);
-  const std::string workload = refText(e.workload->ref());
   if (tls.mode == "ISTIO_MUTUAL" && !e.sidecar && !e.ambient) {
-    conflicts.mutual_without_proxy[tls.path].insert(workload);
+    conflicts.mutual_without_proxy[tls.path()].insert(refText(e.workload->ref()));
   }
   if (tls.mode != "DISABLE" && tls.mode != "SIMPLE") return;
   const std::optional<int64_t> port = targetPort(sp, *e.workload);
   const Mode mode = port ? e.modeForPort(*port) : e.mode;
   if (mode == Mode::Strict && (e.sidecar || e.ambient)) {
-    conflicts.plaintext_to_strict[tls.path].insert(workload + ":" +
-                                                   std::to_string(port.value_or(sp.port)));
+    conflicts.plaintext_to_strict[tls.path()].insert(refText(e.workload->ref()) + ":" +
+                                                     std::to_string(port.value_or(sp.port)));
   }
 }
 
@@ -123,10 +130,11 @@ void report(const DestinationRule& dr, const Conflicts& conflicts, std::vector<F
 }  // namespace
 
 void destinationRuleTls(const AnalysisContext& ctx, std::vector<Finding>& out) {
-  if (ctx.state.inputs().destination_rules.empty()) return;
+  if (ctx.state.objects().destination_rules.empty()) return;
   std::map<const Workload*, const EffectivePolicy*> index;
   for (const EffectivePolicy& e : ctx.effective) index.emplace(e.workload, &e);
-  for (const DestinationRule& dr : ctx.state.inputs().destination_rules) {
+  for (const DestinationRule* rule : ctx.state.objects().destination_rules) {
+    const DestinationRule& dr = *rule;
     Conflicts conflicts;
     for (const Service* svc : servicesForHost(ctx.state, dr)) {
       if (!svc->selector || svc->selector->empty()) continue;

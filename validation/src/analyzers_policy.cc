@@ -143,8 +143,8 @@ Finding findingOn(FindingCode code, const PeerAuthentication& policy, std::strin
 bool hasWorkloads(const AnalysisContext& ctx) { return !ctx.state.workloads().empty(); }
 
 void validatePolicies(const AnalysisContext& ctx, std::vector<Finding>& out) {
-  for (const PeerAuthentication& pa : ctx.state.inputs().peer_authentications) {
-    std::vector<Finding> found = validatePeerAuthentication(pa);
+  for (const PeerAuthentication* pa : ctx.state.objects().peer_authentications) {
+    std::vector<Finding> found = validatePeerAuthentication(*pa);
     out.insert(out.end(), found.begin(), found.end());
   }
 }
@@ -225,7 +225,8 @@ void selectorPolicyInRootNamespace(const AnalysisContext& ctx, std::vector<Findi
 void selectorMatchesNoWorkload(const AnalysisContext& ctx, std::vector<Finding>& out) {
   if (!hasWorkloads(ctx)) return;
   const auto selected = selectedBy(ctx);
-  for (const PeerAuthentication& pa : ctx.state.inputs().peer_authentications) {
+  for (const PeerAuthentication* policy : ctx.state.objects().peer_authentications) {
+    const PeerAuthentication& pa = *policy;
     if (policyScope(pa, ctx.state.mesh()) != Scope::Workload || selected.count(&pa)) continue;
     const std::string& ns = pa.meta.namespace_name;
     out.push_back(findingOn(

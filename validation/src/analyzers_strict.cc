@@ -201,7 +201,8 @@ void strictWithUnmeshedClients(const AnalysisContext& ctx, std::vector<Finding>&
 }
 
 void workloadDisableInStrictNamespace(const AnalysisContext& ctx, std::vector<Finding>& out) {
-  for (const PeerAuthentication& pa : ctx.state.inputs().peer_authentications) {
+  for (const PeerAuthentication* policy : ctx.state.objects().peer_authentications) {
+    const PeerAuthentication& pa = *policy;
     if (pa.mtls.mode != Mode::Disable || policyScope(pa, ctx.state.mesh()) != Scope::Workload ||
         resolveNamespaceMode(ctx.state, pa.meta.namespace_name) != Mode::Strict) {
       continue;

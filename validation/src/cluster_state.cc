@@ -8,7 +8,8 @@
 namespace peergate::validation {
 namespace {
 
-using ControllerKey = std::tuple<std::string, std::string, std::string>;  // ns, kind, name
+// ns, kind, name: views into the workloads, so that looking a controller up allocates nothing.
+using ControllerKey = std::tuple<std::string_view, std::string_view, std::string_view>;
 
 ControllerKey keyOf(const Workload& w) { return {w.meta.namespace_name, w.kind, w.meta.name}; }
 
@@ -35,19 +36,42 @@ bool selectorMatches(const Labels& selector, const Labels& labels) {
   });
 }
 
+template <typename T>
+std::vector<const T*> addressesOf(const std::vector<T>& objects) {
+  std::vector<const T*> out;
+  out.reserve(objects.size());
+  for (const T& object : objects) out.push_back(&object);
+  return out;
+}
+
 ClusterState::ClusterState(Inputs inputs) : inputs_(std::move(inputs)) {
+  objects_ = {addressesOf(inputs_.peer_authentications), addressesOf(inputs_.namespaces),
+              addressesOf(inputs_.workloads), addressesOf(inputs_.services),
+              addressesOf(inputs_.destination_rules)};
+  index();
+}
+
+ClusterState::ClusterState(ObjectSelection objects, MeshConfig mesh,
+                           std::vector<std::shared_ptr<const void>> owners)
+    : objects_(std::move(objects)), owners_(std::move(owners)) {
+  inputs_.mesh = std::move(mesh);
+  index();
+}
+
+void ClusterState::index() {
   std::map<ControllerKey, const Workload*> controllers;
-  for (const Workload& w : inputs_.workloads) {
-    if (w.kind != "Pod") controllers.emplace(keyOf(w), &w);
+  for (const Workload* w : objects_.workloads) {
+    if (w->kind != "Pod") controllers.emplace(keyOf(*w), w);
   }
-  auto lookup = [&](const std::string& ns, const std::string& kind,
-                    const std::string& name) -> const Workload* {
+  auto lookup = [&](std::string_view ns, std::string_view kind,
+                    std::string_view name) -> const Workload* {
     auto it = controllers.find({ns, kind, name});
     return it == controllers.end() ? nullptr : it->second;
   };
   // The top-level controller that stands for `w`, or `w` itself.
   auto representative = [&](const Workload& w) -> const Workload* {
     const Workload* current = &w;
+    if (controllers.empty()) return current;  // e.g. a snapshot of Pods only
     for (int hop = 0; hop < 3 && !current->meta.owners.empty(); ++hop) {
       const auto& owner = current->meta.owners.front();
       const std::string& ns = current->meta.namespace_name;
@@ -66,22 +90,22 @@ ClusterState::ClusterState(Inputs inputs) : inputs_(std::move(inputs)) {
     return current;
   };
 
-  for (const Workload& w : inputs_.workloads) {
-    const Workload* rep = representative(w);
-    if (rep == &w) {
-      workloads_.push_back(&w);
+  for (const Workload* w : objects_.workloads) {
+    const Workload* rep = representative(*w);
+    if (rep == w) {
+      workloads_.push_back(w);
     } else {
-      instances_[rep].push_back(&w);
+      instances_[rep].push_back(w);
     }
   }
 
-  for (const Namespace& ns : inputs_.namespaces) namespaces_.emplace(ns.meta.name, &ns);
+  for (const Namespace* ns : objects_.namespaces) namespaces_.emplace(ns->meta.name, ns);
   for (const Workload* w : workloads_) workloads_by_ns_[w->meta.namespace_name].push_back(w);
-  for (const PeerAuthentication& pa : inputs_.peer_authentications) {
-    policies_by_ns_[pa.meta.namespace_name].push_back(&pa);
+  for (const PeerAuthentication* pa : objects_.peer_authentications) {
+    policies_by_ns_[pa->meta.namespace_name].push_back(pa);
   }
-  for (const Service& svc : inputs_.services) {
-    services_by_ns_[svc.meta.namespace_name].push_back(&svc);
+  for (const Service* svc : objects_.services) {
+    services_by_ns_[svc->meta.namespace_name].push_back(svc);
   }
 
   for (const Workload* w : workloads_) dataplane_.emplace(w, decideFor(*w));
@@ -92,14 +116,20 @@ ClusterState::ClusterState(Inputs inputs) : inputs_(std::move(inputs)) {
   for (const auto& [name, list] : workloads_by_ns_) names.insert(name);
   for (const auto& [name, list] : policies_by_ns_) names.insert(name);
   for (const auto& [name, list] : services_by_ns_) names.insert(name);
-  for (const DestinationRule& dr : inputs_.destination_rules) names.insert(dr.meta.namespace_name);
+  for (const DestinationRule* dr : objects_.destination_rules) {
+    names.insert(dr->meta.namespace_name);
+  }
   namespace_names_.assign(names.begin(), names.end());
 }
 
+// Positions in objects_.destination_rules, so that a reply lists rules in input order even in a
+// selection, whose objects live in several vectors.
 void ClusterState::indexDestinationRules() {
-  for (const DestinationRule& rule : inputs_.destination_rules) {
+  const std::vector<const DestinationRule*>& rules = objects_.destination_rules;
+  for (std::size_t position = 0; position < rules.size(); ++position) {
+    const DestinationRule& rule = *rules[position];
     if (rule.host.find('*') != std::string::npos) {
-      wildcard_rules_.push_back(&rule);
+      wildcard_rules_.push_back(position);
       continue;
     }
     std::set<std::string_view> keys = {rule.meta.namespace_name};
@@ -112,22 +142,26 @@ void ClusterState::indexDestinationRules() {
     for (const std::string_view key : keys) {
       auto it = rules_by_label_.find(key);
       if (it == rules_by_label_.end())
-        it = rules_by_label_.emplace(std::string(key), std::vector<const DestinationRule*>{}).first;
-      it->second.push_back(&rule);
+        it = rules_by_label_.emplace(std::string(key), std::vector<std::size_t>{}).first;
+      it->second.push_back(position);
     }
   }
 }
 
 std::vector<const DestinationRule*> ClusterState::destinationRulesReaching(
     const std::set<std::string>& namespaces) const {
-  std::vector<const DestinationRule*> out = wildcard_rules_;
+  std::vector<std::size_t> positions = wildcard_rules_;
   for (const std::string& ns : namespaces) {
     const auto it = rules_by_label_.find(ns);
-    if (it != rules_by_label_.end()) out.insert(out.end(), it->second.begin(), it->second.end());
+    if (it != rules_by_label_.end()) {
+      positions.insert(positions.end(), it->second.begin(), it->second.end());
+    }
   }
-  // The rules live in one vector: address order is input order.
-  std::sort(out.begin(), out.end());
-  out.erase(std::unique(out.begin(), out.end()), out.end());
+  std::sort(positions.begin(), positions.end());
+  positions.erase(std::unique(positions.begin(), positions.end()), positions.end());
+  std::vector<const DestinationRule*> out;
+  out.reserve(positions.size());
+  for (const std::size_t position : positions) out.push_back(objects_.destination_rules[position]);
   return out;
 }
 

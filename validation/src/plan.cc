@@ -2,9 +2,24 @@
 
 #include <map>
 #include <set>
+#include <string_view>
+#include <tuple>
 
 namespace peergate::validation {
 namespace {
+
+// Identities compared by view: plan runs on every admission review, and copying each
+// workload's and finding's names into a key cost more than the comparisons.
+using RefView = std::tuple<std::string_view, std::string_view, std::string_view>;
+using FindingView = std::tuple<FindingCode, RefView, std::string_view>;
+
+RefView viewOf(const ObjectRef& ref) { return {ref.kind, ref.namespace_name, ref.name}; }
+RefView viewOf(const Workload& workload) {
+  return {workload.kind, workload.meta.namespace_name, workload.meta.name};
+}
+FindingView viewOf(const Finding& finding) {
+  return {finding.code, viewOf(finding.object), finding.path};
+}
 
 int strength(Mode mode) {
   switch (mode) {
@@ -61,8 +76,9 @@ std::vector<Finding> downgrades(const std::vector<ModeChange>& changes, const Cl
       by_workload[change.workload].push_back(&change);
     }
   }
-  std::map<ObjectRef, const Workload*> workloads;
-  for (const Workload* w : after.workloads()) workloads.emplace(w->ref(), w);
+  if (by_workload.empty()) return {};
+  std::map<RefView, const Workload*> workloads;
+  for (const Workload* w : after.workloads()) workloads.emplace(viewOf(*w), w);
   std::vector<Finding> out;
   for (const auto& [ref, list] : by_workload) {
     std::string message = "the change weakens mTLS on " + ref.namespace_name + "/" + ref.name + ":";
@@ -70,7 +86,7 @@ std::vector<Finding> downgrades(const std::vector<ModeChange>& changes, const Cl
       message.append(" ").append(describeChange(*change)).append(";");
     }
     message.pop_back();
-    const auto it = workloads.find(ref);
+    const auto it = workloads.find(viewOf(ref));
     out.push_back({FindingCode::SecurityDowngrade,
                    findingInfo(FindingCode::SecurityDowngrade).severity, ref, "", message,
                    "Make sure this is intended (e.g. a rollback); keep STRICT where clients "
@@ -94,23 +110,25 @@ Plan plan(const ClusterState& before, const ClusterState& after, const Observati
   const Analysis before_analysis = analyze(before, observations);
   result.after_analysis = analyze(after, observations);
 
-  std::map<ObjectRef, const EffectivePolicy*> previous;
-  for (const EffectivePolicy& e : before_analysis.effective)
-    previous.emplace(e.workload->ref(), &e);
+  std::map<RefView, const EffectivePolicy*> previous;
+  for (const EffectivePolicy& e : before_analysis.effective) {
+    previous.emplace(viewOf(*e.workload), &e);
+  }
   for (const EffectivePolicy& e : result.after_analysis.effective) {
-    auto it = previous.find(e.workload->ref());
+    auto it = previous.find(viewOf(*e.workload));
     if (it != previous.end()) diffWorkload(*it->second, e, result.changes);
   }
 
-  std::set<std::string> before_keys;
-  for (const Finding& f : before_analysis.findings) before_keys.insert(f.key());
-  std::set<std::string> after_keys;
+  // Finding::key() identity: code, object and path.
+  std::set<FindingView> before_keys;
+  for (const Finding& f : before_analysis.findings) before_keys.insert(viewOf(f));
+  std::set<FindingView> after_keys;
   for (const Finding& f : result.after_analysis.findings) {
-    after_keys.insert(f.key());
-    if (!before_keys.count(f.key())) result.introduced.push_back(f);
+    after_keys.insert(viewOf(f));
+    if (!before_keys.count(viewOf(f))) result.introduced.push_back(f);
   }
   for (const Finding& f : before_analysis.findings) {
-    if (!after_keys.count(f.key())) result.cleared.push_back(f);
+    if (!after_keys.count(viewOf(f))) result.cleared.push_back(f);
   }
   for (Finding& f : downgrades(result.changes, after)) result.introduced.push_back(std::move(f));
   sortFindings(result.introduced);

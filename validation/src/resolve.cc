@@ -141,16 +141,32 @@ class SelectorIndex {
   std::map<std::string, std::vector<const PeerAuthentication*>> by_label_;
 };
 
-SelectorIndex indexWorkloadPolicies(const ClusterState& state, const std::string& ns) {
+// What resolution needs of a namespace, the same for each of its workloads: computed once per
+// namespace (the mesh-wide part once per state) instead of once per workload.
+struct NamespaceScopes {
+  ScopeCandidates mesh_scope;
+  ScopeCandidates ns_scope;
+  std::vector<ShadowedPolicy> shadowed;  // mesh-wide then namespace-wide policies Istio ignores
   SelectorIndex index;
-  for (const PeerAuthentication* pa : policiesOfScope(state, ns, Scope::Workload)) index.add(pa);
-  return index;
+};
+
+NamespaceScopes scopesOf(const ClusterState& state, const std::string& ns,
+                         const ScopeCandidates& mesh_scope) {
+  NamespaceScopes scopes;
+  scopes.mesh_scope = mesh_scope;
+  recordIgnored(mesh_scope, "mesh-wide", scopes.shadowed);
+  if (ns == state.mesh().root_namespace) return scopes;
+  scopes.ns_scope = pickOldest(policiesOfScope(state, ns, Scope::Namespace));
+  recordIgnored(scopes.ns_scope, "namespace-wide", scopes.shadowed);
+  for (const PeerAuthentication* pa : policiesOfScope(state, ns, Scope::Workload)) {
+    scopes.index.add(pa);
+  }
+  return scopes;
 }
 
 EffectivePolicy resolveIndexed(const ClusterState& state, const Workload& workload,
-                               const ScopeCandidates& mesh_scope, const SelectorIndex& index) {
+                               const NamespaceScopes& scopes) {
   const std::string& ns = workload.meta.namespace_name;
-  const MeshConfig& mesh = state.mesh();
   EffectivePolicy result;
   result.workload = &workload;
   result.decided_by = {{}, Scope::MeshDefault, "default PERMISSIVE"};
@@ -158,29 +174,28 @@ EffectivePolicy resolveIndexed(const ClusterState& state, const Workload& worklo
   result.sidecar = dataplane.sidecar;
   result.ambient = dataplane.ambient;
 
-  ScopeCandidates ns_scope;
   ScopeCandidates workload_scope;
-  if (ns != mesh.root_namespace) {
-    ns_scope = pickOldest(policiesOfScope(state, ns, Scope::Namespace));
-    workload_scope = pickOldest(index.matching(workload.pod_labels));
+  std::vector<ShadowedPolicy> ignored_in_root;
+  if (ns != state.mesh().root_namespace) {
+    workload_scope = pickOldest(scopes.index.matching(workload.pod_labels));
   } else {
     for (const PeerAuthentication* pa : state.policiesIn(ns)) {
       if (pa->hasSelectorLabels() && selectorMatches(*pa->selector, workload.pod_labels)) {
-        result.shadowed.push_back(
+        ignored_in_root.push_back(
             {pa->ref(), "selector policy in the root namespace is ignored at runtime"});
       }
     }
   }
-  result.mesh_policy = mesh_scope.chosen;
-  result.namespace_policy = ns_scope.chosen;
+  result.mesh_policy = scopes.mesh_scope.chosen;
+  result.namespace_policy = scopes.ns_scope.chosen;
   result.workload_policy = workload_scope.chosen;
   result.ignored_workload_policies = workload_scope.ignored;
-  recordIgnored(mesh_scope, "mesh-wide", result.shadowed);
-  recordIgnored(ns_scope, "namespace-wide", result.shadowed);
+  result.shadowed = std::move(ignored_in_root);
+  result.shadowed.insert(result.shadowed.end(), scopes.shadowed.begin(), scopes.shadowed.end());
   recordIgnored(workload_scope, "workload", result.shadowed);
 
-  applyScope(mesh_scope.chosen, Scope::Mesh, result);
-  applyScope(ns_scope.chosen, Scope::Namespace, result);
+  applyScope(scopes.mesh_scope.chosen, Scope::Mesh, result);
+  applyScope(scopes.ns_scope.chosen, Scope::Namespace, result);
   applyScope(workload_scope.chosen, Scope::Workload, result);
   resolvePorts(workload, result);
   return result;
@@ -193,20 +208,20 @@ ScopeCandidates meshScope(const ClusterState& state) {
 }  // namespace
 
 EffectivePolicy resolveWorkload(const ClusterState& state, const Workload& workload) {
-  return resolveIndexed(state, workload, meshScope(state),
-                        indexWorkloadPolicies(state, workload.meta.namespace_name));
+  return resolveIndexed(state, workload,
+                        scopesOf(state, workload.meta.namespace_name, meshScope(state)));
 }
 
 std::vector<EffectivePolicy> resolveAll(const ClusterState& state) {
   std::vector<EffectivePolicy> out;
   out.reserve(state.workloads().size());
   const ScopeCandidates mesh_scope = meshScope(state);
-  std::map<std::string, SelectorIndex> indexes;
+  std::map<std::string, NamespaceScopes> scopes;
   for (const Workload* w : state.workloads()) {
     const std::string& ns = w->meta.namespace_name;
-    auto it = indexes.find(ns);
-    if (it == indexes.end()) it = indexes.emplace(ns, indexWorkloadPolicies(state, ns)).first;
-    out.push_back(resolveIndexed(state, *w, mesh_scope, it->second));
+    auto it = scopes.find(ns);
+    if (it == scopes.end()) it = scopes.emplace(ns, scopesOf(state, ns, mesh_scope)).first;
+    out.push_back(resolveIndexed(state, *w, it->second));
   }
   return out;
 }

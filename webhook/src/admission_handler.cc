@@ -131,7 +131,7 @@ void recordOutcome(const AdmissionRequest& request, const AdmissionResponse& res
   outcome.user = request.username;
   outcome.dry_run = request.dry_run;
   outcome.allowed = response.allowed;
-  outcome.errored = response.errored;
+  outcome.error = response.error;
   outcome.message = response.allowed ? "" : oneLine(response.message, kMaxMessageBytes);
 }
 
@@ -151,12 +151,40 @@ AdmissionReply internalErrorReply() {
   out.http_status = 500;
   out.body = R"({"kind":"Status","apiVersion":"v1","status":"Failure","code":500,)"
              R"("reason":"InternalError","message":"peergate could not write a reply"})";
-  out.outcome.errored = true;
+  out.outcome.error = AdmissionError::Internal;
   out.outcome.message = "could not write a reply";
   return out;
 }
 
 }  // namespace
+
+std::string_view toString(AdmissionError error) {
+  switch (error) {
+    case AdmissionError::None:
+      return "";
+    case AdmissionError::BadRequest:
+      return "bad_request";
+    case AdmissionError::BodyTooLarge:
+      return "body_too_large";
+    case AdmissionError::BodyRead:
+      return "body_read";
+    case AdmissionError::StateUnavailable:
+      return "state_unavailable";
+    case AdmissionError::Internal:
+      return "internal";
+    case AdmissionError::UnknownRoute:
+      return "unknown_route";
+  }
+  return "internal";
+}
+
+std::vector<std::string> AdmissionOutcome::findingCodes(std::string_view action) const {
+  std::vector<std::string> codes;
+  for (const AppliedFinding& finding : findings) {
+    if (action.empty() || finding.action == action) codes.push_back(finding.code);
+  }
+  return codes;
+}
 
 AdmissionHandler::AdmissionHandler(const StateStore& state, WebhookConfig config)
     : state_(state), config_(std::move(config)) {}

@@ -98,8 +98,21 @@ bool isControl(unsigned char c, unsigned char next) {
   return c < 0x20 || c == 0x7F || (c == 0xC2 && next >= 0x80 && next <= 0x9F);
 }
 
+// True when flatten would return the text as it is: the common case (messages peergate wrote
+// itself), checked without building a copy character by character.
+bool isFlat(std::string_view text) {
+  if (!text.empty() && (text.front() == ' ' || text.back() == ' ')) return false;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    if (c < 0x20 || c == 0x7F || c == 0xC2) return false;
+    if (c == ' ' && i + 1 < text.size() && text[i + 1] == ' ') return false;
+  }
+  return true;
+}
+
 // Control characters (C0, DEL, C1) to single spaces; runs of spaces collapsed; trimmed.
 std::string flatten(std::string_view text) {
+  if (isFlat(text)) return std::string(text);
   std::string out;
   out.reserve(text.size());
   for (std::size_t i = 0; i < text.size(); ++i) {
@@ -199,10 +212,17 @@ AdmissionResponse denyResponse(int code, std::string message) {
   return response;
 }
 
-AdmissionResponse errorResponse(int code, std::string message) {
+AdmissionResponse errorResponse(int code, std::string message, AdmissionError reason) {
   AdmissionResponse response = denyResponse(code, std::move(message));
-  response.errored = true;
+  response.error = reason;
   return response;
+}
+
+AdmissionResponse errorResponse(int code, std::string message) {
+  AdmissionError reason = code >= 500 ? AdmissionError::Internal : AdmissionError::BadRequest;
+  if (code == 413) reason = AdmissionError::BodyTooLarge;
+  if (code == 404) reason = AdmissionError::UnknownRoute;
+  return errorResponse(code, std::move(message), reason);
 }
 
 std::string_view statusReason(int code) {

@@ -5,6 +5,7 @@
 // warnings. Also the contract between the router and the route handlers.
 
 #include <cstddef>
+#include <memory>
 #include <optional>
 #include <set>
 #include <string>
@@ -55,9 +56,10 @@ struct AdmissionRequest {
 // What a handler decides; the router turns it into the wire reply.
 struct AdmissionResponse {
   bool allowed = true;
-  int code = 0;          // status.code when not allowed: 400, 403, 404, 413, 415, 500
-  std::string message;   // status.message when not allowed
-  bool errored = false;  // the request, not the object, was at fault (or we were)
+  int code = 0;         // status.code when not allowed: 400, 403, 404, 413, 415, 500, 503
+  std::string message;  // status.message when not allowed
+  // Not None when the request, not the object, was at fault (or we were, or the state): why.
+  AdmissionError error = AdmissionError::None;
   std::vector<std::string> warnings;
   nlohmann::json patch = nlohmann::json::array();  // RFC 6902 ops; empty = no patch
 };
@@ -65,8 +67,10 @@ struct AdmissionResponse {
 AdmissionResponse allowResponse();
 // A verdict about the object (403 policy, 400 undecodable object).
 AdmissionResponse denyResponse(int code, std::string message);
-// A fault of the request or of the webhook itself (counted separately).
+// A fault of the request or of the webhook itself (counted separately). The reason follows the
+// code (413 BodyTooLarge, 404 UnknownRoute, other 4xx BadRequest, 5xx Internal) unless given.
 AdmissionResponse errorResponse(int code, std::string message);
+AdmissionResponse errorResponse(int code, std::string message, AdmissionError reason);
 
 // metav1.Status reason for an HTTP code: 403 "Forbidden", 400 "BadRequest", ...
 std::string_view statusReason(int code);
@@ -107,11 +111,17 @@ std::optional<AdmissionResponse> decodeRequestObject(const AdmissionRequest& req
                                                      const nlohmann::json& source,
                                                      RequestObject& out);
 
-// `base` with the object in place of any object of the same kind, namespace and name; with
-// `keep_created`, a replaced object's creationTimestamp carries over when the new one has none
-// (validate_handler.cc).
-validation::Inputs withObject(const validation::Inputs& base, const RequestObject& object,
-                              bool keep_created);
+// A review's state under construction: the objects it reads, by address (the snapshot's), and
+// what keeps them alive (the snapshot, copies of the request's objects). Selecting instead of
+// copying keeps a review's cost off the size of the objects (validate_handler.cc).
+struct StateParts {
+  validation::ObjectSelection objects;
+  std::vector<std::shared_ptr<const void>> owners;
+};
+
+// Puts a copy of the object in place of any object of the same kind, namespace and name; with
+// `keep_created`, a replaced object's creationTimestamp carries over when the new one has none.
+void putObject(StateParts& parts, const RequestObject& object, bool keep_created);
 
 // What a change can reach: the namespaces whose workloads may change mode, or everything (a
 // mesh-wide policy, a wildcard DestinationRule host). Reviews plan on that part of the state
@@ -125,8 +135,11 @@ struct Reach {
 };
 
 // The snapshot's objects within `reach`, plus the root namespace (its policies apply
-// everywhere); DestinationRules whose host may name a namespace within reach. A copy of
-// everything when `reach.everything`.
+// everywhere); DestinationRules whose host may name a namespace within reach. All of them when
+// `reach.everything`. By address, in the snapshot's order namespace by namespace.
+validation::ObjectSelection selectionWithin(const validation::ClusterState& snapshot,
+                                            const Reach& reach);
+// A copy of the objects selectionWithin selects.
 validation::Inputs inputsWithin(const validation::ClusterState& snapshot, const Reach& reach);
 
 // ---- The route handlers (validate_handler.cc, mutate_handler.cc, inject_handler.cc) ----
@@ -135,6 +148,24 @@ struct AdmissionContext {
   const StateStore& state;
   const WebhookConfig& config;
 };
+
+// ---- Cluster-state freshness, the same for every route (state_freshness.cc) ----
+
+// The published snapshot, or nullptr with `refusal` set (500, state_unavailable) when there is
+// none yet.
+StateStore::Snapshot currentState(const AdmissionContext& context,
+                                  std::optional<AdmissionResponse>& refusal);
+
+// "cluster state is stale: last confirmed 412 s ago (limit 300 s)" when the last confirmed sync
+// is older than maxStalenessSeconds; nullopt while fresh.
+std::optional<std::string> staleness(const AdmissionContext& context);
+
+// The fail-closed answer to stale state: 503, state_unavailable, saying what to wait for.
+AdmissionResponse staleRefusal(const std::string& staleness);
+
+// /validate's answer to stale state: refused (503), or admitted unchecked with a warning under
+// failOpenWhenStale; nullopt while fresh.
+std::optional<AdmissionResponse> staleStateResponse(const AdmissionContext& context);
 
 AdmissionResponse validateAdmission(const AdmissionContext& context,
                                     const AdmissionRequest& request, AdmissionOutcome& outcome);

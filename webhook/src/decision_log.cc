@@ -168,10 +168,11 @@ nlohmann::ordered_json decisionFields(const AdmissionOutcome& outcome, double la
   fields["name"] = outcome.name;
   fields["operation"] = outcome.operation;
   fields["user"] = outcome.user;
-  fields["verdict"] = outcome.errored ? "error" : (outcome.allowed ? "allowed" : "denied");
-  fields["findings"] = outcome.finding_codes;
-  if (!outcome.allowed_by_exception.empty()) {
-    fields["exceptions"] = outcome.allowed_by_exception;
+  fields["verdict"] = outcome.errored() ? "error" : (outcome.allowed ? "allowed" : "denied");
+  fields["findings"] = outcome.findingCodes();
+  if (const std::vector<std::string> excepted = outcome.findingCodes("exception");
+      !excepted.empty()) {
+    fields["exceptions"] = excepted;
   }
   if (outcome.dry_run) fields["dry_run"] = true;
   if (!outcome.injection.empty()) fields["injection"] = outcome.injection;
@@ -181,7 +182,9 @@ nlohmann::ordered_json decisionFields(const AdmissionOutcome& outcome, double la
 }
 
 void logDecision(const AdmissionOutcome& outcome, double latency_ms) {
-  logEvent(outcome.errored ? spdlog::level::warn : spdlog::level::info, "admission decision",
+  // A pod admitted uninjected on stale state needs someone to recreate it: not business as usual.
+  const bool notable = outcome.errored() || outcome.injection == "stale";
+  logEvent(notable ? spdlog::level::warn : spdlog::level::info, "admission decision",
            decisionFields(outcome, latency_ms));
 }
 

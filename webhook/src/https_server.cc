@@ -23,15 +23,6 @@
 namespace peergate::webhook {
 namespace {
 
-// Why a request could not be decided, for peergate_admission_errors_total: the handlers' own
-// message prefixes (admission_handler.cc, validate_handler.cc).
-std::string_view errorReason(const AdmissionOutcome& outcome) {
-  const std::string& message = outcome.message;
-  if (message.rfind("internal error", 0) == 0) return "internal";
-  if (message.rfind("cluster state", 0) == 0) return "state_unavailable";
-  return "bad_request";
-}
-
 using Clock = std::chrono::steady_clock;
 
 constexpr std::array<std::string_view, 3> kRoutes = {"/validate", "/mutate", "/inject"};
@@ -215,6 +206,14 @@ std::string errorReview(const ReviewIdentity& identity, int code, const std::str
   return review.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
+// {mode, result} of peergate_injections_total; "stale": admitted uninjected (failOpenWhenStale).
+LabelValues injectionLabels(const AdmissionOutcome& outcome) {
+  const bool injected = outcome.injection == "sidecar" || outcome.injection == "ambient";
+  if (injected) return {outcome.injection, outcome.errored() ? "error" : "injected"};
+  if (outcome.errored()) return {"none", "error"};
+  return {"none", outcome.injection == "stale" ? "stale" : "skipped"};
+}
+
 std::string webhookName(std::string_view route) {
   return std::string(route.substr(route.empty() || route[0] != '/' ? 0 : 1));
 }
@@ -275,7 +274,7 @@ class HttpsServer::Impl {
   BodyRead readBody(const httplib::Request& request, const httplib::ContentReader& reader) const;
   AdmissionReply decideSafely(std::string_view route, std::string_view content_type,
                               std::string_view body);
-  void record(const AdmissionReply& reply, double seconds, std::string_view error_reason);
+  void record(const AdmissionReply& reply, double seconds);
 
   const HttpsServerOptions options_;
   CertReloader& certs_;
@@ -367,7 +366,7 @@ bool HttpsServer::Impl::setup(std::string& error, int& bound_port) {
         if (response.status == 404) {
           message = "no route for " + request.method + " " + request.path +
                     " (POST /validate, /mutate or /inject)";
-          metrics_.admission_errors.inc({"unknown_route"});
+          metrics_.admission_errors.inc({std::string(toString(AdmissionError::UnknownRoute))});
         } else {
           message = "HTTP " + std::to_string(response.status);
         }
@@ -455,7 +454,7 @@ AdmissionReply HttpsServer::Impl::decideSafely(std::string_view route,
   reply.body = errorReview(identity, 500, "internal error in the peergate webhook: " + failure);
   reply.outcome.webhook = webhookName(route);
   reply.outcome.uid = identity.uid;
-  reply.outcome.errored = true;
+  reply.outcome.error = AdmissionError::Internal;
   reply.outcome.message = "internal error: " + failure;
   return reply;
 }
@@ -465,7 +464,6 @@ void HttpsServer::Impl::serve(std::string_view route, const httplib::Request& re
   const Clock::time_point started = Clock::now();
   BodyRead read = readBody(request, reader);
   AdmissionReply reply;
-  std::string_view error_reason;
   bool close_connection = draining_.load(std::memory_order_relaxed);
   if (read.too_large) {
     const ReviewIdentity identity = identityOf(read.body);
@@ -476,9 +474,8 @@ void HttpsServer::Impl::serve(std::string_view route, const httplib::Request& re
     reply.body = errorReview(identity, 413, message);
     reply.outcome.webhook = webhookName(route);
     reply.outcome.uid = identity.uid;
-    reply.outcome.errored = true;
+    reply.outcome.error = AdmissionError::BodyTooLarge;
     reply.outcome.message = message;
-    error_reason = "body_too_large";
     close_connection = close_connection || !read.complete;
   } else if (!read.complete) {
     // The client stopped sending (timeout, reset) or sent a broken chunked body.
@@ -486,46 +483,31 @@ void HttpsServer::Impl::serve(std::string_view route, const httplib::Request& re
     reply.body = errorReview(identity, 400, "incomplete request body");
     reply.outcome.webhook = webhookName(route);
     reply.outcome.uid = identity.uid;
-    reply.outcome.errored = true;
+    reply.outcome.error = AdmissionError::BodyRead;
     reply.outcome.message = "incomplete request body";
-    error_reason = "body_read";
     close_connection = true;
   } else {
     reply = decideSafely(route, request.get_header_value("Content-Type"), read.body);
     if (reply.outcome.webhook.empty()) reply.outcome.webhook = webhookName(route);
-    if (reply.outcome.errored) error_reason = errorReason(reply.outcome);
   }
   response.status = reply.http_status;
   response.set_content(std::move(reply.body), "application/json");
   // The logger hook below ends the connection once this reply is written.
   if (close_connection) response.set_header("Connection", "close");
   const double seconds = std::chrono::duration<double>(Clock::now() - started).count();
-  record(reply, seconds, error_reason);
+  record(reply, seconds);
 }
 
-void HttpsServer::Impl::record(const AdmissionReply& reply, double seconds,
-                               std::string_view error_reason) {
+void HttpsServer::Impl::record(const AdmissionReply& reply, double seconds) {
   const AdmissionOutcome& outcome = reply.outcome;
   metrics_.admission_requests.inc(
       {outcome.webhook, outcome.kind, outcome.operation, outcome.allowed ? "true" : "false"});
   metrics_.admission_duration.observe({outcome.webhook}, seconds);
-  if (!error_reason.empty()) metrics_.admission_errors.inc({std::string(error_reason)});
-  const auto excepted = [&](const std::string& code) {
-    return std::find(outcome.allowed_by_exception.begin(), outcome.allowed_by_exception.end(),
-                     code) != outcome.allowed_by_exception.end();
-  };
-  for (const std::string& code : outcome.finding_codes) {
-    if (!excepted(code)) metrics_.findings.inc({code, outcome.allowed ? "warn" : "deny"});
+  if (outcome.errored()) metrics_.admission_errors.inc({std::string(toString(outcome.error))});
+  for (const AppliedFinding& finding : outcome.findings) {
+    metrics_.findings.inc({finding.code, finding.action});
   }
-  for (const std::string& code : outcome.allowed_by_exception) {
-    metrics_.findings.inc({code, "exception"});
-  }
-  if (!outcome.injection.empty()) {
-    const bool injected = outcome.injection == "sidecar" || outcome.injection == "ambient";
-    const std::string mode = injected ? outcome.injection : "none";
-    const std::string result = outcome.errored ? "error" : (injected ? "injected" : "skipped");
-    metrics_.injections.inc({mode, result});
-  }
+  if (!outcome.injection.empty()) metrics_.injections.inc(injectionLabels(outcome));
   logDecision(outcome, seconds * 1000.0);
 }
 

@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "admission_review.h"
+#include "json_patch.h"
 #include "peergate/webhook/injector.h"
 
 namespace peergate::webhook {
@@ -40,6 +41,37 @@ AdmissionResponse refusal(const validation::Error& error) {
   return denyResponse(400, std::move(message));
 }
 
+constexpr std::string_view kSkippedAnnotation = "peergate.io/injection-skipped";
+
+// Adds `key: value` to the pod's annotations, creating the map (or metadata) when missing.
+JsonPatch annotate(const nlohmann::json& pod, std::string_view key, const std::string& value) {
+  JsonPatch patch;
+  const auto meta = pod.find("metadata");
+  if (meta == pod.end() || !meta->is_object()) {
+    patch.add("/metadata", {{"annotations", {{key, value}}}});
+  } else if (!meta->contains("annotations") || !(*meta)["annotations"].is_object()) {
+    patch.add(jsonPointer({"metadata", "annotations"}), {{key, value}});
+  } else {
+    patch.add(jsonPointer({"metadata", "annotations", key}), value);
+  }
+  return patch;
+}
+
+// The namespace labels that select sidecar, ambient or nothing come from the snapshot, so stale
+// state could inject where the namespace opted out or skip where it opted in. Fail closed
+// refuses (the API server retries the pod); fail open admits the pod uninjected, never on a
+// guess, and marks it so it can be found and recreated once peergate is fresh again.
+AdmissionResponse staleInjection(const AdmissionContext& context, const AdmissionRequest& request,
+                                 const std::string& staleness, AdmissionOutcome& outcome) {
+  if (!context.config.fail_open_when_stale) return staleRefusal(staleness);
+  outcome.injection = "stale";
+  const std::string why = staleness + "; recreate the pod once peergate is ready";
+  AdmissionResponse response = allowResponse();
+  response.warnings.push_back("peergate did not inject this pod: " + why);
+  response.patch = annotate(request.object, kSkippedAnnotation, why).ops();
+  return response;
+}
+
 }  // namespace
 
 AdmissionResponse injectAdmission(const AdmissionContext& context, const AdmissionRequest& request,
@@ -51,8 +83,12 @@ AdmissionResponse injectAdmission(const AdmissionContext& context, const Admissi
   }
   if (auto problem = checkRequest(request)) return *problem;
   outcome.name = podName(request);
-  const StateStore::Snapshot snapshot = context.state.current();
-  if (!snapshot) return errorResponse(500, "cluster state not synced yet; retry shortly");
+  std::optional<AdmissionResponse> unavailable;
+  const StateStore::Snapshot snapshot = currentState(context, unavailable);
+  if (!snapshot) return *unavailable;
+  if (const auto stale = staleness(context)) {
+    return staleInjection(context, request, *stale, outcome);
+  }
   PodContext pod;
   pod.namespace_name = request.namespace_name;
   pod.ns = snapshot->findNamespace(request.namespace_name);

@@ -31,6 +31,9 @@ constexpr std::string_view kInitName = "peergate-init";
 constexpr std::string_view kProxyName = "peergate-proxy";
 constexpr std::string_view kIdentityVolume = "peergate-identity";
 constexpr std::string_view kTokenVolume = "peergate-token";
+// The mesh root that verifies the control plane (key root-cert.pem), one ConfigMap per namespace
+// as Istio's istio-ca-root-cert.
+constexpr std::string_view kCaRootVolume = "peergate-ca-root";
 constexpr std::string_view kProbersEnv = "PEERGATE_APP_PROBERS";
 // Probers recorded by Istio's injector, read back when a pod Istio injected is re-injected.
 constexpr std::string_view kIstioProbersEnv = "ISTIO_KUBE_APP_PROBERS";
@@ -465,6 +468,9 @@ Json proxyContainer(const InjectionAnnotations& traffic, const InjectionConfig& 
        Json::array({Json{{"name", kIdentityVolume}, {"mountPath", "/var/run/peergate/identity"}},
                     Json{{"name", kTokenVolume},
                          {"mountPath", "/var/run/secrets/tokens"},
+                         {"readOnly", true}},
+                    Json{{"name", kCaRootVolume},
+                         {"mountPath", "/var/run/peergate/ca-root"},
                          {"readOnly", true}}})}};
 }
 
@@ -474,7 +480,8 @@ Json injectedVolumes() {
        {{"audience", "peergate-ca"}, {"expirationSeconds", 3600}, {"path", "token"}}}};
   return Json::array(
       {Json{{"name", kIdentityVolume}, {"emptyDir", {{"medium", "Memory"}}}},
-       Json{{"name", kTokenVolume}, {"projected", {{"sources", Json::array({token_source})}}}}});
+       Json{{"name", kTokenVolume}, {"projected", {{"sources", Json::array({token_source})}}}},
+       Json{{"name", kCaRootVolume}, {"configMap", {{"name", kCaRootVolume}}}}});
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -519,6 +519,62 @@ KubeClient::Response KubeClient::get(const std::shared_ptr<httplib::SSLClient>& 
   return response;
 }
 
+KubeClient::Response KubeClient::postOnce(const std::shared_ptr<httplib::SSLClient>& client,
+                                          const std::string& target, const std::string& body) {
+  httplib::Headers headers = {{"Accept", "application/json"},
+                              {"User-Agent", options_.user_agent},
+                              {"Host", hostForHeader(config_.host, config_.port)}};
+  const std::string bearer = token_.get();
+  if (!bearer.empty()) headers.emplace("Authorization", "Bearer " + bearer);
+  Response response;
+  t_verify_error.clear();
+  httplib::Result result = client->Post(target, headers, body, "application/json");
+  if (result) {
+    response.status = result->status;
+    response.body = result->body.size() > options_.max_body_bytes ? std::string() : result->body;
+    return response;
+  }
+  if (cancelled_.load()) {
+    response.error = makeError(KubeError::Kind::Cancelled, "cancelled");
+    return response;
+  }
+  std::string message = httplib::to_string(result.error()) + " (" + config_.host + ":" +
+                        std::to_string(config_.port) + ")";
+  if (!t_verify_error.empty()) message += ": server certificate not trusted: " + t_verify_error;
+  response.error = makeError(KubeError::Kind::Transport, std::move(message));
+  return response;
+}
+
+KubeClient::CreateResult KubeClient::create(const std::string& path, const nlohmann::json& object) {
+  CreateResult result;
+  std::shared_ptr<httplib::SSLClient> client = connect(options_.request_timeout);
+  if (!client) {
+    result.error =
+        makeError(cancelled_.load() ? KubeError::Kind::Cancelled : KubeError::Kind::Transport,
+                  "cannot connect to " + config_.host);
+    return result;
+  }
+  const std::string body = object.dump();
+  Response response = postOnce(client, path, body);
+  if (!response.error && response.status == 401 && !config_.token_file.empty()) {
+    token_.invalidate();
+    response = postOnce(client, path, body);
+  }
+  release(client);
+  if (response.error) {
+    result.error = std::move(response.error);
+  } else if (response.status < 200 || response.status >= 300) {
+    result.error = statusError(response.status, response.body);
+  } else {
+    try {
+      result.object = nlohmann::json::parse(response.body);
+    } catch (const nlohmann::json::exception& error) {
+      result.error = makeError(KubeError::Kind::Decode, path + ": " + error.what());
+    }
+  }
+  return result;
+}
+
 KubeClient::ListResult KubeClient::list(const std::string& path, const std::string& query,
                                         const ListCallbacks& callbacks) {
   ListResult result;

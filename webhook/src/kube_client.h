@@ -143,6 +143,14 @@ class KubeClient {
                     const std::function<void()>& on_open,
                     const std::function<bool(nlohmann::json& event)>& on_event);
 
+  struct CreateResult {
+    std::optional<KubeError> error;
+    nlohmann::json object;  // the server's reply (201/200)
+  };
+  // One POST of `object` to `path` (a create, e.g. a TokenReview), retried once with a re-read
+  // token after a 401. Non-2xx answers become an Http error from their metav1.Status.
+  CreateResult create(const std::string& path, const nlohmann::json& object);
+
   // Aborts calls in flight (they return Cancelled) and makes later calls return Cancelled at
   // once. Safe to call from any thread, repeatedly.
   void cancel();
@@ -171,6 +179,9 @@ class KubeClient {
                const std::function<void()>& on_open, const StreamSink& sink);
   Response getOnce(const std::shared_ptr<httplib::SSLClient>& client, const std::string& target,
                    const std::function<void()>& on_open, const StreamSink& sink);
+
+  Response postOnce(const std::shared_ptr<httplib::SSLClient>& client, const std::string& target,
+                    const std::string& body);
 
   const KubeConfig config_;
   const KubeClientOptions options_;

@@ -264,12 +264,12 @@ ServerMetrics::ServerMetrics(MetricsRegistry& registry)
                                 {"code", "action"})),
       injections(registry.counter("peergate_injections_total",
                                   "Pod injection decisions, by mode (sidecar, ambient, none) and "
-                                  "result (injected, skipped, error).",
+                                  "result (injected, skipped, stale, error).",
                                   {"mode", "result"})),
       admission_errors(registry.counter(
           "peergate_admission_errors_total",
-          "Requests that could not be decided, by reason (body_too_large, bad_request, "
-          "state_unavailable, internal, unknown_route).",
+          "Requests that could not be decided, by reason (body_too_large, body_read, "
+          "bad_request, state_unavailable, internal, unknown_route).",
           {"reason"})),
       busy_workers(registry.gauge(
           "peergate_https_busy_workers",

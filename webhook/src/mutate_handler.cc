@@ -115,6 +115,24 @@ JsonPatch annotationPatch(const json& object, const Annotations& wanted) {
   return patch;
 }
 
+// Stale state could write a summary that contradicts the live cluster. Fail closed refuses like
+// /validate; fail open admits the policy unannotated, and drops annotations it carries from an
+// earlier version (they would describe a spec that may no longer be this one).
+AdmissionResponse staleMutation(const AdmissionContext& context, const AdmissionRequest& request,
+                                const std::string& staleness) {
+  if (!context.config.fail_open_when_stale) return staleRefusal(staleness);
+  AdmissionResponse response = allowResponse();
+  response.warnings.push_back("peergate did not annotate this policy: " + staleness);
+  const json* existing = annotationsOf(request.object);
+  if (existing == nullptr || !existing->is_object()) return response;
+  JsonPatch patch;
+  for (std::string_view key : {kScopeAnnotation, kEffectiveAnnotation}) {
+    if (existing->contains(key)) patch.remove(jsonPointer({"metadata", "annotations", key}));
+  }
+  response.patch = patch.ops();
+  return response;
+}
+
 }  // namespace
 
 AdmissionResponse mutateAdmission(const AdmissionContext& context, const AdmissionRequest& request,
@@ -123,8 +141,10 @@ AdmissionResponse mutateAdmission(const AdmissionContext& context, const Admissi
     return allowResponse();
   }
   if (auto problem = checkRequest(request)) return *problem;
-  const StateStore::Snapshot snapshot = context.state.current();
-  if (!snapshot) return errorResponse(500, "cluster state not synced yet; retry shortly");
+  std::optional<AdmissionResponse> unavailable;
+  const StateStore::Snapshot snapshot = currentState(context, unavailable);
+  if (!snapshot) return *unavailable;
+  if (const auto stale = staleness(context)) return staleMutation(context, request, *stale);
   RequestObject object;
   if (auto problem = decodeRequestObject(request, request.object, object)) return *problem;
   outcome.name = object.ref.name;
@@ -132,8 +152,9 @@ AdmissionResponse mutateAdmission(const AdmissionContext& context, const Admissi
   const std::optional<Scope> scope = validation::policyScope(policy, snapshot->mesh());
   Reach reach;
   reach.add(object, snapshot->mesh());
-  const ClusterState after(
-      withObject(inputsWithin(*snapshot, reach), object, request.operation == "UPDATE"));
+  StateParts parts{selectionWithin(*snapshot, reach), {snapshot}};
+  putObject(parts, object, request.operation == "UPDATE");
+  const ClusterState after(std::move(parts.objects), snapshot->mesh(), std::move(parts.owners));
   const Annotations wanted = {
       {std::string(kScopeAnnotation), scopeText(scope)},
       {std::string(kEffectiveAnnotation), effectiveSummary(*snapshot, after, policy, scope)}};

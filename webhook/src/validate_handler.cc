@@ -79,43 +79,43 @@ std::optional<AdmissionResponse> decodeChange(const AdmissionRequest& request, C
 // ---- The state before and after ----
 
 template <typename T>
-void upsert(std::vector<T>& current, const std::vector<T>& incoming, bool keep_created) {
+void upsert(std::vector<const T*>& current, const std::vector<T>& incoming, bool keep_created,
+            std::vector<std::shared_ptr<const void>>& owners) {
   for (const T& object : incoming) {
-    const auto same = std::find_if(current.begin(), current.end(), [&](const T& existing) {
-      return existing.ref() == object.ref();
+    auto copy = std::make_shared<T>(object);
+    owners.push_back(copy);
+    const auto same = std::find_if(current.begin(), current.end(), [&](const T* existing) {
+      return existing->ref() == object.ref();
     });
     if (same == current.end()) {
-      current.push_back(object);
+      current.push_back(copy.get());
       continue;
     }
-    std::string created = same->meta.creation_timestamp;
-    *same = object;
-    if (keep_created && same->meta.creation_timestamp.empty()) {
-      same->meta.creation_timestamp = std::move(created);
+    if (keep_created && copy->meta.creation_timestamp.empty()) {
+      copy->meta.creation_timestamp = (*same)->meta.creation_timestamp;
     }
+    *same = copy.get();
   }
 }
 
 template <typename T, typename Pred>
-void eraseIf(std::vector<T>& objects, Pred pred) {
+void eraseIf(std::vector<const T*>& objects, Pred pred) {
   objects.erase(std::remove_if(objects.begin(), objects.end(), pred), objects.end());
 }
 
-// `base` without the object; deleting a Namespace also deletes everything in it.
-Inputs withoutObject(const Inputs& base, const ObjectRef& ref) {
-  Inputs out = base;
-  auto same = [&ref](const auto& object) { return object.ref() == ref; };
-  eraseIf(out.peer_authentications, same);
-  eraseIf(out.destination_rules, same);
-  eraseIf(out.namespaces, same);
+// Drops the object; deleting a Namespace also drops everything in it.
+void eraseObject(validation::ObjectSelection& objects, const ObjectRef& ref) {
+  auto same = [&ref](const auto* object) { return object->ref() == ref; };
+  eraseIf(objects.peer_authentications, same);
+  eraseIf(objects.destination_rules, same);
+  eraseIf(objects.namespaces, same);
   if (ref.kind == "Namespace") {
-    auto inside = [&ref](const auto& object) { return object.meta.namespace_name == ref.name; };
-    eraseIf(out.peer_authentications, inside);
-    eraseIf(out.destination_rules, inside);
-    eraseIf(out.workloads, inside);
-    eraseIf(out.services, inside);
+    auto inside = [&ref](const auto* object) { return object->meta.namespace_name == ref.name; };
+    eraseIf(objects.peer_authentications, inside);
+    eraseIf(objects.destination_rules, inside);
+    eraseIf(objects.workloads, inside);
+    eraseIf(objects.services, inside);
   }
-  return out;
 }
 
 std::vector<std::string> hostLabels(std::string_view host) {
@@ -128,24 +128,30 @@ std::vector<std::string> hostLabels(std::string_view host) {
   return labels;
 }
 
-// Appends the namespace `ns` and what lives in it: policies, workloads (with the pods and
+// Selects the namespace `ns` and what lives in it: policies, workloads (with the pods and
 // ReplicaSets folded into them) and services.
-void copyNamespace(const ClusterState& snapshot, const std::string& ns, Inputs& out) {
+void selectNamespace(const ClusterState& snapshot, const std::string& ns,
+                     validation::ObjectSelection& out) {
   if (const validation::Namespace* object = snapshot.findNamespace(ns)) {
-    out.namespaces.push_back(*object);
+    out.namespaces.push_back(object);
   }
-  for (const validation::PeerAuthentication* policy : snapshot.policiesIn(ns)) {
-    out.peer_authentications.push_back(*policy);
-  }
+  const auto& policies = snapshot.policiesIn(ns);
+  out.peer_authentications.insert(out.peer_authentications.end(), policies.begin(), policies.end());
   for (const validation::Workload* workload : snapshot.workloadsIn(ns)) {
-    out.workloads.push_back(*workload);
-    for (const validation::Workload* instance : snapshot.instancesOf(*workload)) {
-      out.workloads.push_back(*instance);
-    }
+    out.workloads.push_back(workload);
+    const auto& instances = snapshot.instancesOf(*workload);
+    out.workloads.insert(out.workloads.end(), instances.begin(), instances.end());
   }
-  for (const validation::Service* service : snapshot.servicesIn(ns)) {
-    out.services.push_back(*service);
-  }
+  const auto& services = snapshot.servicesIn(ns);
+  out.services.insert(out.services.end(), services.begin(), services.end());
+}
+
+template <typename T>
+std::vector<T> copies(const std::vector<const T*>& objects) {
+  std::vector<T> out;
+  out.reserve(objects.size());
+  for (const T* object : objects) out.push_back(*object);
+  return out;
 }
 
 struct States {
@@ -164,22 +170,27 @@ Reach reachOf(const ClusterState& snapshot, const Change& change) {
 }
 
 // before = the part of the snapshot the change reaches, with the request's oldObject in place
-// (it is fresher than any watch); after = before with the change applied.
-States proposedStates(const ClusterState& snapshot, const Change& change) {
+// (it is fresher than any watch); after = before with the change applied. Both read the
+// snapshot's objects in place.
+States proposedStates(const StateStore::Snapshot& snapshot, const Change& change) {
   States states;
-  const Reach reach = reachOf(snapshot, change);
+  const Reach reach = reachOf(*snapshot, change);
+  StateParts parts{selectionWithin(*snapshot, reach), {snapshot}};
+  if (change.old_object) putObject(parts, *change.old_object, true);
   if (reach.everything && !change.old_object) {
-    states.before = &snapshot;
+    states.before = snapshot.get();
   } else {
-    Inputs base = inputsWithin(snapshot, reach);
-    if (change.old_object) base = withObject(base, *change.old_object, true);
-    states.owned_before = std::make_unique<ClusterState>(std::move(base));
+    states.owned_before =
+        std::make_unique<ClusterState>(parts.objects, snapshot->mesh(), parts.owners);
     states.before = states.owned_before.get();
   }
-  const Inputs& base = states.before->inputs();
-  states.after =
-      std::make_unique<ClusterState>(change.object ? withObject(base, *change.object, change.update)
-                                                   : withoutObject(base, change.ref));
+  if (change.object) {
+    putObject(parts, *change.object, change.update);
+  } else {
+    eraseObject(parts.objects, change.ref);
+  }
+  states.after = std::make_unique<ClusterState>(std::move(parts.objects), snapshot->mesh(),
+                                                std::move(parts.owners));
   return states;
 }
 
@@ -343,17 +354,22 @@ std::vector<std::string> warningTexts(const Verdict& verdict, const Exception& e
   return out;
 }
 
+// Each code once, with the action it actually got (a code admitted by peergate.io/allow is an
+// exception, not a denial, even on a request another code denies).
+void noteFinding(AdmissionOutcome& outcome, FindingCode code, const char* action) {
+  AppliedFinding applied{validation::codeString(code), action};
+  const auto same = [&](const AppliedFinding& seen) { return seen.code == applied.code; };
+  if (std::none_of(outcome.findings.begin(), outcome.findings.end(), same)) {
+    outcome.findings.push_back(std::move(applied));
+  }
+}
+
 void recordCodes(const Verdict& verdict, AdmissionOutcome& outcome) {
-  std::set<std::string> codes;
-  for (const auto* list : {&verdict.denials, &verdict.excepted, &verdict.warnings}) {
-    for (const Finding* finding : *list) codes.insert(validation::codeString(finding->code));
-  }
-  outcome.finding_codes.assign(codes.begin(), codes.end());
-  std::set<std::string> excepted;
-  for (const Finding* finding : verdict.excepted) {
-    excepted.insert(validation::codeString(finding->code));
-  }
-  outcome.allowed_by_exception.assign(excepted.begin(), excepted.end());
+  for (const Finding* finding : verdict.denials) noteFinding(outcome, finding->code, "deny");
+  for (const Finding* finding : verdict.excepted) noteFinding(outcome, finding->code, "exception");
+  for (const Finding* finding : verdict.warnings) noteFinding(outcome, finding->code, "warn");
+  std::sort(outcome.findings.begin(), outcome.findings.end(),
+            [](const AppliedFinding& a, const AppliedFinding& b) { return a.code < b.code; });
 }
 
 // ---- Checks that need no plan ----
@@ -370,7 +386,7 @@ std::optional<AdmissionResponse> schemaDenial(const Change& change, AdmissionOut
   std::string message = "configuration is invalid:";
   for (const Finding& finding : errors) {
     message += " " + explain(finding, kMaxMessageBytes / errors.size());
-    outcome.finding_codes.push_back(validation::codeString(finding.code));
+    noteFinding(outcome, finding.code, "deny");
   }
   return denyResponse(400, message);
 }
@@ -405,12 +421,12 @@ AdmissionResponse verdictResponse(const validation::Plan& result, const WebhookC
 
 }  // namespace
 
-Inputs withObject(const Inputs& base, const RequestObject& object, bool keep_created) {
-  Inputs out = base;
-  upsert(out.peer_authentications, object.inputs.peer_authentications, keep_created);
-  upsert(out.destination_rules, object.inputs.destination_rules, keep_created);
-  upsert(out.namespaces, object.inputs.namespaces, keep_created);
-  return out;
+void putObject(StateParts& parts, const RequestObject& object, bool keep_created) {
+  upsert(parts.objects.peer_authentications, object.inputs.peer_authentications, keep_created,
+         parts.owners);
+  upsert(parts.objects.destination_rules, object.inputs.destination_rules, keep_created,
+         parts.owners);
+  upsert(parts.objects.namespaces, object.inputs.namespaces, keep_created, parts.owners);
 }
 
 void Reach::add(const ObjectRef& ref, const validation::MeshConfig& mesh) {
@@ -436,49 +452,41 @@ void Reach::add(const RequestObject& object, const validation::MeshConfig& mesh)
   for (const std::string& label : hostLabels(rule.host)) namespaces.insert(label);
 }
 
-Inputs inputsWithin(const ClusterState& snapshot, const Reach& reach) {
-  if (reach.everything) return snapshot.inputs();
-  Inputs out;
-  out.mesh = snapshot.mesh();
+validation::ObjectSelection selectionWithin(const ClusterState& snapshot, const Reach& reach) {
+  if (reach.everything) return snapshot.objects();
+  validation::ObjectSelection out;
   std::set<std::string> namespaces = reach.namespaces;
   namespaces.insert(snapshot.mesh().root_namespace);
-  for (const std::string& ns : namespaces) copyNamespace(snapshot, ns, out);
-  for (const validation::DestinationRule* rule : snapshot.destinationRulesReaching(namespaces)) {
-    out.destination_rules.push_back(*rule);
-  }
+  for (const std::string& ns : namespaces) selectNamespace(snapshot, ns, out);
+  out.destination_rules = snapshot.destinationRulesReaching(namespaces);
   return out;
 }
 
-// A verdict on state older than maxStalenessSeconds could admit what the live cluster forbids
-// (or refuse what it allows). Readiness already turns false then; a request that still arrives
-// is refused, or admitted with a warning when the operator chose failOpenWhenStale.
-std::optional<AdmissionResponse> staleStateResponse(const AdmissionContext& context) {
-  const auto age = StateStore::Clock::now() - context.state.lastSync();
-  if (age <= std::chrono::seconds(context.config.max_staleness_seconds)) return std::nullopt;
-  const std::string what =
-      "cluster state is stale: last confirmed " +
-      std::to_string(std::chrono::duration_cast<std::chrono::seconds>(age).count()) +
-      " s ago (limit " + std::to_string(context.config.max_staleness_seconds) + " s)";
-  if (context.config.fail_open_when_stale) {
-    AdmissionResponse response = allowResponse();
-    response.warnings.push_back("peergate admitted this unchecked: " + what);
-    return response;
-  }
-  return errorResponse(503, what + "; peergate cannot judge the change until it resyncs");
+Inputs inputsWithin(const ClusterState& snapshot, const Reach& reach) {
+  const validation::ObjectSelection selected = selectionWithin(snapshot, reach);
+  Inputs out;
+  out.mesh = snapshot.mesh();
+  out.peer_authentications = copies(selected.peer_authentications);
+  out.namespaces = copies(selected.namespaces);
+  out.workloads = copies(selected.workloads);
+  out.services = copies(selected.services);
+  out.destination_rules = copies(selected.destination_rules);
+  return out;
 }
 
 AdmissionResponse validateAdmission(const AdmissionContext& context,
                                     const AdmissionRequest& request, AdmissionOutcome& outcome) {
   if (auto problem = checkRequest(request)) return *problem;
-  const StateStore::Snapshot snapshot = context.state.current();
-  if (!snapshot) return errorResponse(500, "cluster state not synced yet; retry shortly");
+  std::optional<AdmissionResponse> unavailable;
+  const StateStore::Snapshot snapshot = currentState(context, unavailable);
+  if (!snapshot) return *unavailable;
   if (auto stale = staleStateResponse(context)) return *stale;
   Change change;
   if (auto problem = decodeChange(request, change)) return *problem;
   outcome.name = change.ref.name;
   if (auto denial = schemaDenial(change, outcome)) return *denial;
   if (auto denial = exceptionWithoutReason(change)) return *denial;
-  const States states = proposedStates(*snapshot, change);
+  const States states = proposedStates(snapshot, change);
   return verdictResponse(validation::plan(*states.before, *states.after), context.config, change,
                          outcome);
 }

@@ -62,9 +62,12 @@ inline Json toJson(const YAML::Node& node) {
   if (text == "null" || text == "~") return nullptr;
   if (!text.empty() && text.find_first_not_of("-0123456789") == std::string::npos &&
       text.find('-', 1) == std::string::npos && text != "-") {
+    // YAML 1.1, as kubectl reads it: a leading 0 makes an octal integer (defaultMode: 0400).
+    const std::string digits = text[0] == '-' ? text.substr(1) : text;
+    const int base = digits.size() > 1 && digits[0] == '0' ? 8 : 10;
     try {
       std::size_t used = 0;
-      const long long value = std::stoll(text, &used);
+      const long long value = std::stoll(text, &used, base);
       if (used == text.size()) return value;
     } catch (const std::exception&) {
     }

@@ -15,6 +15,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <optional>
 #include <regex>
@@ -468,6 +469,29 @@ Violations podSecurityViolations(const Rendered& rendered) {
 
 // The Service, the container ports and the probes agree with the flags the webhook runs with;
 // the files the flags name are mounted; the pod outlives its own drain.
+Violations caWiringViolations(const std::string& ca_dir, long long port, const Json& service,
+                              const Json& container,
+                              const std::function<const Json*(const std::string&)>& mounted_from) {
+  Violations out;
+  bool served = false;
+  for (const Json& service_port : at(service, "/spec/ports")) {
+    served |= service_port.value("name", "") == "https-ca" &&
+              portNumber(service_port.value("targetPort", Json()), container) == port;
+  }
+  if (!served) out.push_back("Service port https-ca must target --control-plane-port");
+  // The webhook reads DIR/ca.pem and DIR/ca-key.pem; the Secret is a kubernetes.io/tls one.
+  const Json* volume = mounted_from(ca_dir + "/ca.pem");
+  std::set<std::string> paths;
+  if (volume != nullptr) {
+    for (const Json& item : at(*volume, "/secret/items")) paths.insert(item.value("path", ""));
+  }
+  if (volume == nullptr || str(*volume, "/secret/secretName").empty() ||
+      paths != std::set<std::string>{"ca.pem", "ca-key.pem"}) {
+    out.push_back("--ca must name a directory holding ca.pem and ca-key.pem from a Secret");
+  }
+  return out;
+}
+
 Violations wiringViolations(const Rendered& rendered) {
   Violations out;
   const WebhookCommand command = webhookCommand(rendered);
@@ -549,6 +573,14 @@ Violations wiringViolations(const Rendered& rendered) {
     if (volume == nullptr || str(*volume, "/secret/secretName").empty()) {
       out.push_back(flag + " must name a file in a mounted Secret");
     }
+  }
+  if (const auto ca = command.flag("--ca")) {
+    const Violations ca_problems =
+        caWiringViolations(*ca, flagNumber(command, "--control-plane-port", 15012), *services[0],
+                           *container, mounted_from);
+    out.insert(out.end(), ca_problems.begin(), ca_problems.end());
+  } else {
+    out.push_back("the webhook must run the control plane (--ca) for injected proxies");
   }
   const Json* config_volume =
       command.flag("--config") ? mounted_from(*command.flag("--config")) : nullptr;
@@ -778,7 +810,7 @@ TEST_CASE("the mounted config.yaml is accepted by the webhook's config parser", 
   const Json* container = webhookContainer(rendered);
   REQUIRE(container != nullptr);
   CHECK(config.value().injection.proxy_image == container->value("image", ""));
-  CHECK(config.value().injection.control_plane_address == "peergate.peergate-system.svc:443");
+  CHECK(config.value().injection.control_plane_address == "peergate.peergate-system.svc:15012");
 }
 
 TEST_CASE("the base config denies Errors and warns on Warnings, as documented", "[manifests]") {
@@ -1334,3 +1366,62 @@ TEST_CASE("the runtime image installs a package for every library the binary lin
 }
 
 }  // namespace
+
+namespace peergate::test {
+namespace {
+
+// kind/namespace/name → object, for comparing two renderings whatever their order.
+std::map<std::string, nlohmann::json> byIdentity(const std::vector<nlohmann::json>& objects) {
+  std::map<std::string, nlohmann::json> out;
+  for (const nlohmann::json& object : objects) {
+    const nlohmann::json meta = object.value("metadata", nlohmann::json::object());
+    out[object.value("kind", "") + " " + meta.value("namespace", "") + "/" +
+        meta.value("name", "")] = object;
+  }
+  return out;
+}
+
+// The checks above read this project's own renderer; where the real `kubectl kustomize` exists
+// (it is not a Debian 12 package), the two must agree object for object.
+TEST_CASE("kubectl kustomize renders every install directory exactly as the tests read it",
+          "[manifests]") {
+  if (std::system("command -v kubectl >/dev/null 2>&1") != 0) {
+    WARN("kubectl is not installed: the real renderer is not compared");
+    return;
+  }
+  const std::string dir = GENERATE(values<std::string>(
+      {"base", "overlays/cert-manager", "overlays/audit", "overlays/ha", "overlays/injection"}));
+  CAPTURE(dir);
+  const std::string root = std::string(PEERGATE_SOURCE_DIR) + "/manifests/";
+  FILE* pipe = popen(("kubectl kustomize '" + root + dir + "' 2>&1").c_str(), "r");
+  REQUIRE(pipe != nullptr);
+  std::string text;
+  std::array<char, 4096> buffer{};
+  while (std::fgets(buffer.data(), static_cast<int>(buffer.size()), pipe) != nullptr) {
+    text += buffer.data();
+  }
+  const int status = pclose(pipe);
+  INFO(text.substr(0, 2000));
+  REQUIRE(WIFEXITED(status));
+  REQUIRE(WEXITSTATUS(status) == 0);
+  std::vector<nlohmann::json> theirs;
+  for (const YAML::Node& document : YAML::LoadAll(text)) {
+    theirs.push_back(kustomize_detail::toJson(document));
+  }
+  std::vector<nlohmann::json> ours;
+  const Rendered rendered = renderKustomization(root + dir);
+  REQUIRE(rendered.ok());
+  for (const RenderedObject& object : rendered.objects) ours.push_back(object.object);
+  const auto their_objects = byIdentity(theirs);
+  const auto our_objects = byIdentity(ours);
+  for (const auto& [identity, object] : their_objects) {
+    CAPTURE(identity);
+    REQUIRE(our_objects.count(identity) == 1);
+    INFO("diff: " << nlohmann::json::diff(our_objects.at(identity), object).dump());
+    CHECK(our_objects.at(identity) == object);
+  }
+  CHECK(our_objects.size() == their_objects.size());
+}
+
+}  // namespace
+}  // namespace peergate::test

@@ -37,5 +37,23 @@ TEST_CASE("peergate proxy requires the pod, the cluster state and the certificat
   CHECK(run.err.find("--cluster-state") != std::string::npos);
 }
 
+TEST_CASE("peergate proxy takes the control plane or the local files, not both", "[proxy]") {
+  const CapturedRun both = runCaptured(
+      proxyArgs({"--pod", "foo/a", "--control-plane", "peergate.peergate-system.svc:15012"}), "");
+  CHECK(both.exit_code == kExitUsage);
+  CHECK(both.err.find("--control-plane replaces --cluster-state and --certs") != std::string::npos);
+  const CapturedRun half = runCaptured({"proxy", "--pod", "foo/a", "--certs", "certs"}, "");
+  CHECK(half.exit_code == kExitUsage);
+  CHECK(half.err.find("--control-plane HOST:PORT, or --cluster-state and --certs") !=
+        std::string::npos);
+}
+
+TEST_CASE("peergate proxy without a pod says where the pod comes from", "[proxy]") {
+  const CapturedRun run =
+      runCaptured({"proxy", "--control-plane", "127.0.0.1:1", "--control-plane-ca", "ca.pem"}, "");
+  CHECK(run.exit_code == kExitUsage);
+  CHECK(run.err.find("POD_NAMESPACE and POD_NAME") != std::string::npos);
+}
+
 }  // namespace
 }  // namespace peergate::cli

@@ -91,7 +91,7 @@ TEST_CASE("knows which pod IPs run a proxy and the identity each must present", 
   CHECK(httpbin->spiffe_id == "spiffe://example.org/ns/foo/sa/httpbin");
   CHECK(httpbin->workload == "foo/httpbin");
   CHECK(policy.peerFor("10.1.0.9") == nullptr);  // legacy: no proxy container
-  CHECK(policy.workload_by_ip.at("10.1.0.9") == "foo/legacy");
+  CHECK(policy.workloadAt("10.1.0.9") == "foo/legacy");
 }
 
 TEST_CASE("a pod missing from the cluster state is a startup error naming it", "[proxy]") {
@@ -110,7 +110,46 @@ TEST_CASE("without any policy every port is PERMISSIVE", "[proxy]") {
       "spec: {containers: [{name: c, image: i}]}\n",
       "p");
   CHECK(policy.modeForPort(80) == Mode::Permissive);
-  CHECK(policy.proxied_peers.empty());
+  CHECK(policy.peers->proxied_peers.empty());
+}
+
+// The control plane splits the reply in two (the pod's own part, and the peers shared by every
+// proxy) and the proxy reads it back whole.
+nlohmann::json feedReply(const ProxyPolicy& policy) {
+  nlohmann::json reply = validation::ownPolicyToJson(policy);
+  reply.update(validation::peersToJson(*policy.peers));
+  return reply;
+}
+
+TEST_CASE("the policy feed's JSON carries the whole policy across", "[proxy]") {
+  const ProxyPolicy sent = build(kPods, "httpbin-7f9c-abcde");
+  const auto received = validation::dataplanePolicyFromJson(feedReply(sent));
+  REQUIRE(received.ok());
+  const ProxyPolicy& policy = received.value();
+  CHECK(policy.service_account == "httpbin");
+  CHECK(policy.workload_name == "httpbin");
+  CHECK(policy.modeForPort(8000) == Mode::Strict);
+  CHECK(policy.modeForPort(9000) == Mode::Disable);
+  CHECK(policy.modeForPort(1234) == Mode::Strict);
+  CHECK(*policy.peers == *sent.peers);
+  REQUIRE(policy.peerFor("10.1.0.2") != nullptr);
+  CHECK(policy.peerFor("10.1.0.2")->spiffe_id == "spiffe://cluster.local/ns/foo/sa/httpbin");
+  CHECK(policy.workloadAt("10.1.0.9") == "foo/legacy");
+}
+
+TEST_CASE("a malformed policy feed reply is an error naming the field", "[proxy]") {
+  nlohmann::json reply = feedReply(build(kPods, "httpbin-7f9c-abcde"));
+  const auto [field, value, message] = GENERATE(table<std::string, nlohmann::json, std::string>({
+      {"mode", "SOMETIMES", "policy.mode: unknown mode SOMETIMES"},
+      {"trustDomain", 7, "policy.trustDomain: wrong type"},
+      {"ports", {{"http", "STRICT"}}, "ports.http: expected a port and a mode"},
+      {"peers", {{{"ip", "10.0.0.1"}}}, "peers[]: missing \"spiffeId\""},
+  }));
+  reply[field] = value;
+  const auto decoded = validation::dataplanePolicyFromJson(reply);
+  REQUIRE_FALSE(decoded.ok());
+  CHECK(decoded.error().code == "feed.decode");
+  CHECK(decoded.error().message == message);
 }
 
 }  // namespace

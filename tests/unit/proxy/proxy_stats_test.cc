@@ -35,7 +35,9 @@ TEST_CASE("observations render as a document peergate check --observations reads
   policy.pod_namespace = "foo";
   policy.pod_name = "httpbin-1";
   policy.workload_name = "httpbin";
-  policy.workload_by_ip["10.1.0.7"] = "legacy/sleep";
+  validation::PeerIndex peers;
+  peers.workload_by_ip["10.1.0.7"] = "legacy/sleep";
+  policy.peers = std::make_shared<const validation::PeerIndex>(std::move(peers));
 
   const auto decoded = validation::decodeObservations(
       stats.renderObservations(policy, start + std::chrono::seconds(60)), "identities.json");

@@ -1,8 +1,11 @@
 #include "peergate/validation/cluster_state.h"
 
+#include <memory>
+
 #include <catch2/catch.hpp>
 
 #include "fixtures.h"
+#include "peergate/validation/analyze.h"
 
 namespace peergate::validation {
 namespace {
@@ -32,6 +35,68 @@ TEST_CASE("destination rules are found by the namespaces their host or home may 
         std::vector<std::string>{"local-short", "to-foo-fqdn", "all-local", "to-baz"});
   CHECK(names(state.destinationRulesReaching({"elsewhere"})) ==
         std::vector<std::string>{"all-local"});
+}
+
+// A cluster with a little of everything a finding can name: a namespace without proxies under
+// STRICT, a Deployment with its running pods, a service, a DestinationRule to it.
+Inputs mixedCluster() {
+  Inputs in;
+  in.namespaces = {testing::ns("foo", {{"istio-injection", "enabled"}}), testing::ns("legacy"),
+                   testing::ns("istio-system")};
+  const testing::WorkloadSpec httpbin{"foo", "httpbin", {{"app", "httpbin"}}, {8000}};
+  in.workloads = {testing::workload(httpbin),
+                  testing::deploymentPod(httpbin, "5c7f", "abcde", true),
+                  testing::deploymentPod(httpbin, "5c7f", "fghij", false),
+                  testing::workload({"legacy", "billing", {{"app", "billing"}}, {8080}})};
+  in.services = {testing::service("foo", "httpbin", {{"app", "httpbin"}}, {{80, 8000}})};
+  in.peer_authentications = {
+      testing::policy({"legacy", "default", Mode::Strict}),
+      testing::policy({"foo", "default", Mode::Strict}),
+      testing::policy({"foo", "httpbin", Mode::Disable, Labels{{"app", "httpbin"}}})};
+  in.destination_rules = {
+      testing::destinationRule("legacy", "to-httpbin", "httpbin.foo.svc.cluster.local", "DISABLE")};
+  return in;
+}
+
+std::vector<std::string> describe(const Analysis& analysis) {
+  std::vector<std::string> out;
+  for (const Finding& finding : analysis.findings)
+    out.push_back(finding.key() + " " + finding.message);
+  return out;
+}
+
+TEST_CASE("a state over another state's objects analyzes like the state that owns them",
+          "[cluster_state]") {
+  const auto owner = std::make_shared<const ClusterState>(mixedCluster());
+  const ClusterState selection(owner->objects(), owner->mesh(), {owner});
+  REQUIRE(selection.workloads() == owner->workloads());
+  for (const Workload* workload : owner->workloads()) {
+    CHECK(selection.instancesOf(*workload) == owner->instancesOf(*workload));
+    CHECK(selection.dataplane(*workload).reason == owner->dataplane(*workload).reason);
+  }
+  CHECK(selection.namespaceNames() == owner->namespaceNames());
+  const std::vector<std::string> findings = describe(analyze(*owner));
+  CHECK_FALSE(findings.empty());
+  CHECK(describe(analyze(selection)) == findings);
+  CHECK(selection.inputs().workloads.empty());  // it owns nothing
+}
+
+TEST_CASE("a selection's destination rules come back in its order, wherever they live",
+          "[cluster_state]") {
+  // The second rule lives at a lower address than the first: order must not follow addresses.
+  const auto later = std::make_shared<const DestinationRule>(
+      testing::destinationRule("bar", "second", "httpbin.foo", "DISABLE"));
+  const auto earlier = std::make_shared<const DestinationRule>(
+      testing::destinationRule("foo", "first", "httpbin", "ISTIO_MUTUAL"));
+  ObjectSelection objects;
+  objects.destination_rules = {earlier.get(), later.get()};
+  const ClusterState forward(objects, MeshConfig{}, {earlier, later});
+  CHECK(names(forward.destinationRulesReaching({"foo"})) ==
+        std::vector<std::string>{"first", "second"});
+  std::swap(objects.destination_rules[0], objects.destination_rules[1]);
+  const ClusterState backward(objects, MeshConfig{}, {earlier, later});
+  CHECK(names(backward.destinationRulesReaching({"foo"})) ==
+        std::vector<std::string>{"second", "first"});
 }
 
 }  // namespace

@@ -77,7 +77,7 @@ TEST_CASE("decoding keeps the uid when a later field is wrong", "[admission]") {
   const auto problem = decodeAdmissionReview(body, request);
   REQUIRE(problem);
   CHECK(problem->code == 400);
-  CHECK(problem->errored);
+  CHECK(problem->error == AdmissionError::BadRequest);
   CHECK_THAT(problem->message, Contains(expected));
   CHECK(request.uid == "705ab4f5-6393-11e8-b7cc-42010a800002");
 }
@@ -156,7 +156,7 @@ TEST_CASE("a body that is not JSON gets HTTP 400 and a clear message", "[admissi
   CHECK_FALSE(reply.allowed());
   CHECK(reply.code() == 400);
   CHECK_THAT(reply.message(), Contains("not JSON") && Contains("line 1"));
-  CHECK(reply.outcome.errored);
+  CHECK(reply.outcome.errored());
   CHECK(reply.outcome.webhook == "validate");
 }
 
@@ -207,7 +207,7 @@ TEST_CASE("malformed AdmissionReviews get a clear error and no crash", "[admissi
   CHECK(reply.http_status == http);
   CHECK_FALSE(reply.allowed());
   CHECK_THAT(reply.message(), Contains(expected));
-  CHECK(reply.outcome.errored);
+  CHECK(reply.outcome.errored());
 }
 
 TEST_CASE("an unknown route is a clear error inside the review", "[admission]") {

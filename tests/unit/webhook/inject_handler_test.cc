@@ -145,5 +145,44 @@ TEST_CASE("inject before the first cluster sync fails the pod with a retry hint"
   CHECK_THAT(reply.message(), Contains("not synced"));
 }
 
+WebhookConfig staleConfig(bool fail_open) {
+  WebhookConfig config;
+  config.max_staleness_seconds = 0;  // any age is too old
+  config.fail_open_when_stale = fail_open;
+  return config;
+}
+
+TEST_CASE("inject on stale state refuses the pod with 503 rather than guess", "[admission]") {
+  Webhook webhook(kClusterYaml, staleConfig(false));
+  const Reply reply = post(webhook.handler, "/inject", podReview("foo", replicaSetPod("httpbin")));
+  INFO(reply.body.dump());
+  CHECK_FALSE(reply.allowed());
+  CHECK(reply.code() == 503);
+  CHECK_THAT(reply.message(), Contains("cluster state is stale"));
+  CHECK(reply.outcome.error == AdmissionError::StateUnavailable);
+}
+
+TEST_CASE("inject failing open on stale state admits the pod uninjected and marked",
+          "[admission]") {
+  Webhook webhook(kClusterYaml, staleConfig(true));
+  // foo is injection-enabled in the (stale) snapshot: still no proxy on a guess. The mark goes
+  // into annotations, metadata or neither there yet.
+  json original = replicaSetPod("httpbin");
+  const int shape = GENERATE(0, 1, 2);
+  CAPTURE(shape);
+  if (shape == 1) original["metadata"].erase("annotations");
+  if (shape == 2) original.erase("metadata");
+  const Reply reply = post(webhook.handler, "/inject", podReview("foo", original));
+  INFO(reply.body.dump());
+  CHECK(reply.allowed());
+  CHECK(reply.outcome.injection == "stale");
+  CHECK_FALSE(reply.outcome.errored());
+  CHECK_THAT(reply.warnings(), Contains("did not inject this pod") && Contains("stale"));
+  const json after = injected(reply, original);
+  CHECK(after["spec"] == original["spec"]);
+  CHECK_THAT(after["metadata"]["annotations"].value("peergate.io/injection-skipped", ""),
+             Contains("cluster state is stale") && Contains("recreate the pod"));
+}
+
 }  // namespace
 }  // namespace peergate::webhook::testing

@@ -463,7 +463,8 @@ TEST_CASE("the proxy container runs as uid 1337, non-root, read-only", "[inject]
         Json::parse(R"({"path": "/healthz/ready", "port": 15020})"));
   CHECK(proxy["volumeMounts"] == Json::parse(R"([
       {"name": "peergate-identity", "mountPath": "/var/run/peergate/identity"},
-      {"name": "peergate-token", "mountPath": "/var/run/secrets/tokens", "readOnly": true}])"));
+      {"name": "peergate-token", "mountPath": "/var/run/secrets/tokens", "readOnly": true},
+      {"name": "peergate-ca-root", "mountPath": "/var/run/peergate/ca-root", "readOnly": true}])"));
 }
 
 TEST_CASE("the proxy learns who it is from the downward API", "[inject][sidecar]") {
@@ -475,16 +476,17 @@ TEST_CASE("the proxy learns who it is from the downward API", "[inject][sidecar]
   CHECK((*envOf(proxy, "INSTANCE_IP"))["valueFrom"]["fieldRef"]["fieldPath"] == "status.podIP");
   CHECK((*envOf(proxy, "SERVICE_ACCOUNT"))["valueFrom"]["fieldRef"]["fieldPath"] ==
         "spec.serviceAccountName");
-  CHECK((*envOf(proxy, "PEERGATE_CONTROL_PLANE"))["value"] == "peergate.peergate-system.svc:443");
+  CHECK((*envOf(proxy, "PEERGATE_CONTROL_PLANE"))["value"] == "peergate.peergate-system.svc:15012");
   CHECK_FALSE(envOf(proxy, "PEERGATE_ADMIN_PORT"));
 }
 
-TEST_CASE("adds the identity and token volumes", "[inject][sidecar]") {
+TEST_CASE("adds the identity, token and mesh-root volumes", "[inject][sidecar]") {
   const Json volumes = Injector{}.ok(appPod()).pod["spec"]["volumes"];
   CHECK(volumes == Json::parse(R"([
       {"name": "peergate-identity", "emptyDir": {"medium": "Memory"}},
       {"name": "peergate-token", "projected": {"sources": [{"serviceAccountToken":
-          {"audience": "peergate-ca", "expirationSeconds": 3600, "path": "token"}}]}}])"));
+          {"audience": "peergate-ca", "expirationSeconds": 3600, "path": "token"}}]}},
+      {"name": "peergate-ca-root", "configMap": {"name": "peergate-ca-root"}}])"));
 }
 
 TEST_CASE("uses the configured image and ports", "[inject][sidecar]") {
@@ -614,10 +616,11 @@ TEST_CASE("derives the canonical name and revision like Istio", "[inject][sideca
 
 TEST_CASE("annotates the pod with what was injected", "[inject][sidecar]") {
   const Json annotations = Injector{}.ok(appPod()).pod["metadata"]["annotations"];
-  CHECK(annotations["sidecar.istio.io/status"] ==
-        R"({"initContainers":["peergate-init"],"containers":["peergate-proxy"],)"
-        R"("volumes":["peergate-identity","peergate-token"],"imagePullSecrets":[],)"
-        R"("revision":"default"})");
+  CHECK(
+      annotations["sidecar.istio.io/status"] ==
+      R"({"initContainers":["peergate-init"],"containers":["peergate-proxy"],)"
+      R"("volumes":["peergate-identity","peergate-token","peergate-ca-root"],"imagePullSecrets":[],)"
+      R"("revision":"default"})");
   CHECK(annotations["kubectl.kubernetes.io/default-container"] == "web");
   CHECK(annotations["prometheus.io/scrape"] == "true");
   CHECK(annotations["prometheus.io/port"] == "15020");

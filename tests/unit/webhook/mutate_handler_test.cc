@@ -151,5 +151,46 @@ TEST_CASE("mutate before the first sync is refused with 500", "[admission]") {
   CHECK(reply.code() == 500);
 }
 
+WebhookConfig staleConfig(bool fail_open) {
+  WebhookConfig config;
+  config.max_staleness_seconds = 0;  // any age is too old
+  config.fail_open_when_stale = fail_open;
+  return config;
+}
+
+TEST_CASE("mutate on stale state refuses with 503 like /validate", "[admission]") {
+  Webhook webhook(kClusterYaml, staleConfig(false));
+  const Reply reply =
+      post(webhook.handler, "/mutate", policyReview({.ns = "foo", .mode = "STRICT"}));
+  INFO(reply.body.dump());
+  CHECK_FALSE(reply.allowed());
+  CHECK(reply.code() == 503);
+  CHECK_THAT(reply.message(), Contains("cluster state is stale"));
+  CHECK(reply.outcome.error == AdmissionError::StateUnavailable);
+}
+
+TEST_CASE("mutate failing open on stale state admits without writing a summary", "[admission]") {
+  Webhook webhook(kClusterYaml, staleConfig(true));
+  const Reply fresh_policy =
+      post(webhook.handler, "/mutate", policyReview({.ns = "foo", .mode = "STRICT"}));
+  INFO(fresh_policy.body.dump());
+  CHECK(fresh_policy.allowed());
+  CHECK_FALSE(fresh_policy.response.contains("patch"));
+  CHECK_THAT(fresh_policy.warnings(), Contains("did not annotate") && Contains("stale"));
+
+  // Annotations from an earlier version would describe a spec that may no longer be this one.
+  const PolicyObject annotated{
+      .ns = "foo",
+      .mode = "PERMISSIVE",
+      .annotations = {{"peergate.io/scope", "namespace"},
+                      {"peergate.io/effective", "2 workloads: STRICT 0->2"},
+                      {"team", "payments"}}};
+  const Reply update = post(webhook.handler, "/mutate", policyReview(annotated, "UPDATE"));
+  INFO(update.body.dump());
+  CHECK(update.allowed());
+  const json after = patched(update, peerAuthentication(annotated));
+  CHECK(after["metadata"]["annotations"] == json{{"team", "payments"}});
+}
+
 }  // namespace
 }  // namespace peergate::webhook::testing

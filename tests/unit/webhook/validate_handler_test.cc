@@ -2,6 +2,7 @@
 
 #include "../../../webhook/src/admission_review.h"
 #include "admission_fixtures.h"
+#include "peergate/validation/plan.h"
 
 namespace peergate::webhook::testing {
 namespace {
@@ -33,7 +34,7 @@ TEST_CASE("a namespace-wide STRICT policy on an injected namespace is admitted",
   CHECK(outcome.operation == "CREATE");
   CHECK(outcome.user == "alice");
   CHECK(outcome.allowed);
-  CHECK_FALSE(outcome.errored);
+  CHECK_FALSE(outcome.errored());
 }
 
 TEST_CASE("a mesh-wide DISABLE policy is denied with 403 Forbidden and PG0101", "[admission]") {
@@ -49,12 +50,13 @@ TEST_CASE("a mesh-wide DISABLE policy is denied with 403 Forbidden and PG0101", 
   CHECK_THAT(reply.message(), Contains("peergate.io/allow: PG0101"));
   CHECK(reply.message().size() <= 1024);
   CHECK(reply.message().find('\n') == std::string::npos);
-  // Every workload goes from PERMISSIVE to DISABLE: the downgrade warns.
-  CHECK(reply.outcome.finding_codes == std::vector<std::string>{"PG0101", "PG0201"});
+  // Every workload goes from PERMISSIVE to DISABLE: the downgrade warns, even on a denial.
+  CHECK(reply.outcome.findings ==
+        std::vector<AppliedFinding>{{"PG0101", "deny"}, {"PG0201", "warn"}});
   CHECK_THAT(reply.warnings(),
              Contains("[PG0201]") && Contains("PERMISSIVE -> DISABLE") && Contains("+4 more"));
   CHECK_FALSE(reply.outcome.allowed);
-  CHECK_FALSE(reply.outcome.errored);
+  CHECK_FALSE(reply.outcome.errored());
   CHECK(reply.outcome.message == reply.message());
 }
 
@@ -79,8 +81,8 @@ TEST_CASE("the exception annotation turns a denial into warnings", "[admission]"
   CHECK_THAT(reply.warnings(), Contains("[PG0102]"));
   CHECK_THAT(reply.warnings(), Contains("peergate.io/allow admitted PG0102") &&
                                    Contains("billing gets its proxy on Monday"));
-  CHECK(reply.outcome.allowed_by_exception == std::vector<std::string>{"PG0102"});
-  CHECK(reply.outcome.finding_codes == std::vector<std::string>{"PG0102"});
+  CHECK(reply.outcome.findings == std::vector<AppliedFinding>{{"PG0102", "exception"}});
+  CHECK(reply.outcome.findingCodes("exception") == std::vector<std::string>{"PG0102"});
 }
 
 TEST_CASE("an exception for another code does not admit the finding", "[admission]") {
@@ -93,7 +95,8 @@ TEST_CASE("an exception for another code does not admit the finding", "[admissio
   CHECK_FALSE(reply.allowed());
   CHECK_THAT(reply.message(), Contains("[PG0102]"));
   CHECK_THAT(reply.warnings(), Contains("NOTACODE"));
-  CHECK(reply.outcome.allowed_by_exception.empty());
+  CHECK(reply.outcome.findingCodes("exception").empty());
+  CHECK(reply.outcome.findings == std::vector<AppliedFinding>{{"PG0102", "deny"}});
 }
 
 TEST_CASE("an exception without a reason is denied, asking for one", "[admission]") {
@@ -233,6 +236,63 @@ TEST_CASE("each finding's configured action decides deny, warn or nothing", "[ad
   CHECK((reply.warnings().find("[PG0101]") != std::string::npos) == warned);
 }
 
+TEST_CASE("each code is recorded with the action applied, not the request's verdict",
+          "[admission]") {
+  // PG0101 denies; PG0201 is a Warning-severity code on the same request.
+  using Row = std::tuple<FindingAction, bool, std::vector<AppliedFinding>>;
+  auto [action, annotate, expected] =
+      GENERATE(table<FindingAction, bool, std::vector<AppliedFinding>>({
+          Row{FindingAction::Deny, false, {{"PG0101", "deny"}, {"PG0201", "warn"}}},
+          Row{FindingAction::Deny, true, {{"PG0101", "exception"}, {"PG0201", "warn"}}},
+          Row{FindingAction::Warn, false, {{"PG0101", "warn"}, {"PG0201", "warn"}}},
+          Row{FindingAction::Off, false, {{"PG0201", "warn"}}},
+      }));
+  CAPTURE(static_cast<int>(action), annotate);
+  WebhookConfig config;
+  config.actions[validation::FindingCode::MeshWideDisable] = action;
+  Webhook webhook(kClusterYaml, config);
+  const json allow = {{"peergate.io/allow", "PG0101"}, {"peergate.io/reason", "rehearsal"}};
+  const Reply reply = post(
+      webhook.handler, "/validate",
+      policyReview(
+          {.ns = "istio-system", .mode = "DISABLE", .annotations = annotate ? allow : json()}));
+  INFO(reply.body.dump());
+  CHECK(reply.outcome.findings == expected);
+}
+
+TEST_CASE("refusals for missing or stale state carry the state_unavailable reason", "[admission]") {
+  Webhook unsynced("");
+  const Reply early =
+      post(unsynced.handler, "/validate", policyReview({.ns = "foo", .mode = "STRICT"}));
+  CHECK(early.code() == 500);
+  CHECK(early.outcome.error == AdmissionError::StateUnavailable);
+  WebhookConfig config;
+  config.max_staleness_seconds = 0;
+  Webhook stale(kClusterYaml, config);
+  const Reply late =
+      post(stale.handler, "/validate", policyReview({.ns = "foo", .mode = "STRICT"}));
+  CHECK(late.code() == 503);
+  CHECK(late.outcome.error == AdmissionError::StateUnavailable);
+  CHECK(toString(late.outcome.error) == "state_unavailable");
+}
+
+TEST_CASE("request faults carry a reason from their code, whatever the message says",
+          "[admission]") {
+  Webhook webhook;
+  ReviewSpec pod;
+  pod.kind = "Pod";
+  pod.object = json::object();
+  const Reply wrong_kind = post(webhook.handler, "/validate", review(pod));
+  CHECK(wrong_kind.outcome.error == AdmissionError::BadRequest);
+  const Reply not_json = post(webhook.handler, "/validate", "cluster state is not JSON");
+  CHECK(not_json.outcome.error == AdmissionError::BadRequest);
+  const Reply nowhere = post(webhook.handler, "/elsewhere", policyReview({.ns = "foo"}));
+  CHECK(nowhere.outcome.error == AdmissionError::UnknownRoute);
+  const Reply decided = post(webhook.handler, "/validate", policyReview({.ns = "foo"}));
+  CHECK(decided.outcome.error == AdmissionError::None);
+  CHECK(toString(AdmissionError::None).empty());
+}
+
 TEST_CASE("removing the injection label under a STRICT policy is denied", "[admission]") {
   Webhook webhook(withFooStrict());
   ReviewSpec spec;
@@ -297,7 +357,7 @@ TEST_CASE("before the first sync every review is refused with 500", "[admission]
   CHECK(reply.code() == 500);
   CHECK(reply.response["status"]["reason"] == "InternalError");
   CHECK_THAT(reply.message(), Contains("not synced"));
-  CHECK(reply.outcome.errored);
+  CHECK(reply.outcome.errored());
 }
 
 TEST_CASE("an object the decoder refuses is denied with 400 naming the field", "[admission]") {
@@ -341,7 +401,7 @@ TEST_CASE("a kind /validate does not handle is a clear error", "[admission]") {
   CHECK_FALSE(reply.allowed());
   CHECK(reply.code() == 400);
   CHECK_THAT(reply.message(), Contains("ConfigMap"));
-  CHECK(reply.outcome.errored);
+  CHECK(reply.outcome.errored());
 }
 
 TEST_CASE("a CREATE with generateName is checked under a stand-in name", "[admission]") {
@@ -441,6 +501,97 @@ spec: {host: billing.legacy.svc.cluster.local}
   CHECK(inputsWithin(*snapshot, reach).workloads.size() == snapshot->inputs().workloads.size());
 }
 
+RequestObject policyObject(const std::string& yaml) {
+  validation::Inputs inputs;
+  REQUIRE(validation::decodeInto(yaml, "request.yaml", inputs).ok());
+  REQUIRE(inputs.peer_authentications.size() == 1);
+  RequestObject object;
+  object.ref = inputs.peer_authentications[0].ref();
+  object.inputs = std::move(inputs);
+  return object;
+}
+
+// "PG0102|PeerAuthentication|legacy|default|spec.mtls.mode: <message>" per introduced finding.
+std::vector<std::string> introduced(const validation::Plan& plan) {
+  std::vector<std::string> out;
+  for (const auto& finding : plan.introduced) out.push_back(finding.key() + ": " + finding.message);
+  return out;
+}
+
+// What /validate plans on: the snapshot's objects within reach, selected in place.
+validation::Plan scopedPlan(const StateStore::Snapshot& snapshot, const RequestObject& object) {
+  Reach reach;
+  reach.add(object, snapshot->mesh());
+  StateParts parts{selectionWithin(*snapshot, reach), {snapshot}};
+  const validation::ClusterState before(parts.objects, snapshot->mesh(), parts.owners);
+  putObject(parts, object, false);
+  const validation::ClusterState after(std::move(parts.objects), snapshot->mesh(),
+                                       std::move(parts.owners));
+  return validation::plan(before, after);
+}
+
+// The reference: two whole-cluster states that own copies of everything.
+validation::Plan fullPlan(const StateStore::Snapshot& snapshot, const RequestObject& object) {
+  validation::Inputs changed = snapshot->inputs();
+  auto& policies = changed.peer_authentications;
+  const auto& policy = object.inputs.peer_authentications[0];
+  const auto same = std::find_if(policies.begin(), policies.end(), [&](const auto& existing) {
+    return existing.ref() == object.ref;
+  });
+  if (same == policies.end()) {
+    policies.push_back(policy);
+  } else {
+    *same = policy;
+  }
+  return validation::plan(validation::ClusterState(validation::Inputs(snapshot->inputs())),
+                          validation::ClusterState(std::move(changed)));
+}
+
+TEST_CASE("the scoped plan over the snapshot's objects finds what the whole-cluster plan finds",
+          "[admission]") {
+  const auto snapshot = clusterFrom(withFooStrict() + R"(
+---
+apiVersion: v1
+kind: Service
+metadata: {name: billing, namespace: legacy}
+spec:
+  selector: {app: billing}
+  ports: [{name: http, port: 80, targetPort: 9000}]
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: to-httpbin, namespace: legacy}
+spec: {host: httpbin.foo.svc.cluster.local, trafficPolicy: {tls: {mode: DISABLE}}}
+)");
+  const std::string header = "apiVersion: security.istio.io/v1\nkind: PeerAuthentication\n";
+  // Not in the table: STRICT on bar while legacy's workloads have no proxy. The whole-cluster
+  // plan warns PG0115 (they could be bar's clients); the review's scope holds only the reached
+  // namespaces, so it does not, before this change as after it.
+  const auto [request, expected_code] = GENERATE(table<std::string, std::string>({
+      // A change in legacy still meets legacy's workloads, which have no proxy.
+      {"metadata: {name: default, namespace: legacy}\nspec: {mtls: {mode: STRICT}}", "PG0102"},
+      {"metadata: {name: billing, namespace: legacy}\n"
+       "spec: {selector: {matchLabels: {app: billing}}, mtls: {mode: STRICT}}",
+       "PG0102"},
+      // Replacing foo's STRICT policy weakens every workload of foo.
+      {"metadata: {name: default, namespace: foo}\nspec: {mtls: {mode: PERMISSIVE}}", "PG0201"},
+      {"metadata: {name: httpbin, namespace: foo}\n"
+       "spec: {selector: {matchLabels: {app: httpbin}}, mtls: {mode: DISABLE}}",
+       "PG0201"},
+      {"metadata: {name: second, namespace: foo}\nspec: {mtls: {mode: STRICT}}", "PG0104"},
+      {"metadata: {name: default, namespace: foo}\nspec: {mtls: {mode: STRICT}}", ""},
+  }));
+  CAPTURE(request);
+  const RequestObject object = policyObject(header + request);
+  const std::vector<std::string> scoped = introduced(scopedPlan(snapshot, object));
+  CHECK(scoped == introduced(fullPlan(snapshot, object)));
+  if (expected_code.empty()) {
+    CHECK(scoped.empty());
+  } else {
+    CHECK_THAT(scoped.empty() ? "" : scoped.front(), Catch::StartsWith(expected_code));
+  }
+}
+
 TEST_CASE(
     "a namespace losing its proxies under a mesh-wide STRICT policy is denied even when "
     "other namespaces already break",
@@ -492,7 +643,7 @@ TEST_CASE("on stale cluster state /validate refuses with 503 rather than guess",
   CHECK_FALSE(reply.allowed());
   CHECK(reply.code() == 503);
   CHECK_THAT(reply.message(), Contains("cluster state is stale"));
-  CHECK(reply.outcome.errored);
+  CHECK(reply.outcome.errored());
 }
 
 TEST_CASE("failOpenWhenStale admits unchecked, with a warning saying so", "[admission]") {

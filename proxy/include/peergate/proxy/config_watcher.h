@@ -9,6 +9,7 @@
 #include <thread>
 #include <vector>
 
+#include "peergate/proxy/config_source.h"
 #include "peergate/proxy/options.h"
 #include "peergate/proxy/proxy_policy.h"
 #include "peergate/proxy/proxy_stats.h"
@@ -21,22 +22,22 @@ namespace peergate::proxy {
 // so decoding a large state never stalls the event loop). A change reaches NEW connections only:
 // a connection takes both snapshots once, when it starts. A change that does not load is logged
 // and the previous snapshot stays.
-class ConfigWatcher {
+class ConfigWatcher final : public ConfigSource {
  public:
   ConfigWatcher(const ProxyOptions& options, ProxyStats& stats);
-  ~ConfigWatcher();
+  ~ConfigWatcher() override;
   ConfigWatcher(const ConfigWatcher&) = delete;
   ConfigWatcher& operator=(const ConfigWatcher&) = delete;
 
   // The first load; false with `error` set (a startup error).
-  bool loadInitial(std::string& error);
-  void startWatching();
-  void stop();
+  bool loadInitial(std::string& error) override;
+  void startWatching() override;
+  void stop() override;
   // One poll, as the background thread does it; true when something was swapped in.
   bool pollOnce();
 
-  std::shared_ptr<const ProxyPolicy> policy() const;
-  std::shared_ptr<const TlsContexts> tls() const;
+  std::shared_ptr<const ProxyPolicy> policy() const override;
+  std::shared_ptr<const TlsContexts> tls() const override;
 
  private:
   struct FileStamp {

@@ -40,12 +40,23 @@ struct ProxyLimits {
   std::size_t buffer_bytes = 16384;                    // per direction: one TLS record
 };
 
+// Where the control-plane mode gets its policy and identity (docs/control-plane.md).
+struct ControlPlaneConnection {
+  std::string address;     // HOST:PORT of the CA and policy feed; "" = local mode
+  std::string ca_file;     // PEM roots that verify the control plane's serving certificate
+  std::string token_file;  // the pod's projected service-account token, re-read per request
+  std::chrono::milliseconds startup_timeout{60000};  // give up (exit) when not ready by then
+  std::chrono::seconds feed_wait{30};                // long-poll hold asked of the server
+  std::chrono::milliseconds max_backoff{30000};      // between retries after a failure
+};
+
 struct ProxyOptions {
   std::string pod_namespace;
   std::string pod_name;
-  std::string cluster_state;  // FILE|DIR, as `peergate check -f` reads it
-  std::string certs_dir;      // cert.pem key.pem ca.pem
-  std::string trust_domain;   // "" = the mesh config's (default cluster.local)
+  std::string cluster_state;             // FILE|DIR, as `peergate check -f` reads it
+  std::string certs_dir;                 // cert.pem key.pem ca.pem
+  ControlPlaneConnection control_plane;  // when its address is set, instead of the two above
+  std::string trust_domain;              // "" = the mesh config's (default cluster.local)
   std::string bind_address = "0.0.0.0";
   std::string app_address = "127.0.0.1";  // where decrypted inbound traffic goes
   int inbound_port = 15006;               // 0: ephemeral; -1: no listener

@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "peergate/proxy/config_watcher.h"
+#include "peergate/proxy/config_source.h"
 #include "peergate/proxy/options.h"
 #include "peergate/proxy/proxy_stats.h"
 
@@ -15,7 +15,7 @@ namespace peergate::proxy {
 
 // The data plane of one pod: the inbound listener (and --inbound-map listeners), the outbound
 // listener (and --outbound-map listeners), every connection on one io_context thread, and the
-// config watcher feeding them policy and certificates.
+// config source (files or the control plane) feeding them policy and certificates.
 class ProxyServer {
  public:
   ProxyServer(ProxyOptions options, ProxyStats& stats);
@@ -41,7 +41,7 @@ class ProxyServer {
 
   // Serving: listeners bound, policy and certificate loaded, not draining.
   bool ready() const { return ready_.load(); }
-  ConfigWatcher& config() { return config_; }
+  ConfigSource& config() { return *config_; }
   const ProxyOptions& options() const { return options_; }
 
  private:
@@ -49,7 +49,7 @@ class ProxyServer {
 
   const ProxyOptions options_;
   ProxyStats& stats_;
-  ConfigWatcher config_;
+  std::unique_ptr<ConfigSource> config_;
   std::unique_ptr<Impl> impl_;
   uint16_t inbound_port_ = 0;
   uint16_t outbound_port_ = 0;

@@ -33,6 +33,13 @@ class TlsContexts {
   // nullptr with `error` naming the file and the problem.
   static std::shared_ptr<const TlsContexts> load(const std::filesystem::path& dir,
                                                  std::string& error);
+  // The same from PEM texts (the control-plane mode keeps them in memory); `origin` names them
+  // in errors.
+  static std::shared_ptr<const TlsContexts> fromPem(const std::string& cert_pem,
+                                                    const std::string& key_pem,
+                                                    const std::string& ca_pem,
+                                                    const std::filesystem::path& origin,
+                                                    std::string& error);
   ~TlsContexts();
   TlsContexts(const TlsContexts&) = delete;
   TlsContexts& operator=(const TlsContexts&) = delete;

@@ -2,6 +2,7 @@
 
 #include <functional>
 #include <map>
+#include <memory>
 #include <set>
 #include <string>
 #include <vector>
@@ -11,18 +12,36 @@
 
 namespace peergate::validation {
 
+// The objects a ClusterState reads, by address, in input order. A review's before/after states
+// select a few of the snapshot's objects instead of copying them (validate_handler.cc).
+struct ObjectSelection {
+  std::vector<const PeerAuthentication*> peer_authentications;
+  std::vector<const Namespace*> namespaces;
+  std::vector<const Workload*> workloads;
+  std::vector<const Service*> services;
+  std::vector<const DestinationRule*> destination_rules;
+};
+
 // An immutable, indexed view of Inputs: what resolution and the analyzers query. Built once
 // (linear in the input), then shared read-only (the webhook swaps whole snapshots).
 class ClusterState {
  public:
+  // Owns the objects.
   explicit ClusterState(Inputs inputs);
+  // Reads objects owned elsewhere: `owners` keep every selected object alive (a snapshot, the
+  // request's objects) for as long as this state lives.
+  ClusterState(ObjectSelection objects, MeshConfig mesh,
+               std::vector<std::shared_ptr<const void>> owners);
   // Indexes point into inputs_: moving keeps them valid, copying would not.
   ClusterState(const ClusterState&) = delete;
   ClusterState& operator=(const ClusterState&) = delete;
   ClusterState(ClusterState&&) = default;
   ClusterState& operator=(ClusterState&&) = default;
 
+  // The Inputs an owning state was built from; empty for a selection (read objects() instead).
   const Inputs& inputs() const { return inputs_; }
+  // Every object of the state, owned or selected, in input order.
+  const ObjectSelection& objects() const { return objects_; }
   const MeshConfig& mesh() const { return inputs_.mesh; }
 
   // Workloads after folding: Pods owned by a controller present in the input, and ReplicaSets
@@ -47,10 +66,13 @@ class ClusterState {
       const std::set<std::string>& namespaces) const;
 
  private:
+  void index();
   DataplaneDecision decideFor(const Workload& workload) const;
   void indexDestinationRules();
 
   Inputs inputs_;
+  ObjectSelection objects_;
+  std::vector<std::shared_ptr<const void>> owners_;
   std::vector<const Workload*> workloads_;
   std::map<const Workload*, std::vector<const Workload*>> instances_;
   std::map<const Workload*, DataplaneDecision> dataplane_;
@@ -59,8 +81,9 @@ class ClusterState {
   std::map<std::string, std::vector<const Workload*>> workloads_by_ns_;
   std::map<std::string, std::vector<const PeerAuthentication*>> policies_by_ns_;
   std::map<std::string, std::vector<const Service*>> services_by_ns_;
-  std::map<std::string, std::vector<const DestinationRule*>, std::less<>> rules_by_label_;
-  std::vector<const DestinationRule*> wildcard_rules_;
+  // Positions in objects_.destination_rules.
+  std::map<std::string, std::vector<std::size_t>, std::less<>> rules_by_label_;
+  std::vector<std::size_t> wildcard_rules_;
 };
 
 // Labels match when every selector label is present with the same value.

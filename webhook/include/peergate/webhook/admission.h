@@ -10,6 +10,29 @@
 
 namespace peergate::webhook {
 
+// Why a request could not be decided: the `reason` of peergate_admission_errors_total. Carried
+// as data from where the fault is found, so the label never depends on a message's wording.
+enum class AdmissionError {
+  None,              // decided (allowed or denied on the object's merits)
+  BadRequest,        // the review itself is malformed, the wrong kind, the wrong Content-Type
+  BodyTooLarge,      // over the size limit
+  BodyRead,          // the client stopped sending
+  StateUnavailable,  // no cluster state yet, or state older than maxStalenessSeconds
+  Internal,          // a fault of the webhook
+  UnknownRoute,      // a path the webhook does not serve
+};
+
+// The metric label: "bad_request", "state_unavailable", ...; "" for None.
+std::string_view toString(AdmissionError error);
+
+// A finding code and the action actually applied to it on one request, for
+// peergate_findings_total{code,action}.
+struct AppliedFinding {
+  std::string code;    // "PG0102"
+  std::string action;  // "deny", "warn" or "exception" (a denial admitted by peergate.io/allow)
+  bool operator==(const AppliedFinding&) const = default;
+};
+
 // What one admission decision was, for the decision log line and the metrics.
 struct AdmissionOutcome {
   std::string webhook;  // "validate", "mutate", "inject"
@@ -21,11 +44,14 @@ struct AdmissionOutcome {
   std::string user;
   bool allowed = false;
   bool dry_run = false;
-  bool errored = false;  // malformed request or internal error (counted separately)
-  std::string message;   // denial or error message
-  std::vector<std::string> finding_codes;         // findings that shaped the verdict
-  std::vector<std::string> allowed_by_exception;  // codes admitted by peergate.io/allow
-  std::string injection;  // "sidecar", "ambient", "skipped", "" when not an injection
+  AdmissionError error = AdmissionError::None;  // not None: undecided (counted separately)
+  std::string message;                          // denial or error message
+  std::vector<AppliedFinding> findings;         // the codes that shaped the verdict, once each
+  std::string injection;  // "sidecar", "ambient", "skipped", "stale", "" when not an injection
+
+  bool errored() const { return error != AdmissionError::None; }
+  // The codes of `findings`, in order; only those with `action` when given.
+  std::vector<std::string> findingCodes(std::string_view action = {}) const;
 };
 
 struct AdmissionReply {

@@ -3,6 +3,7 @@
 #include <cstddef>
 #include <map>
 #include <string>
+#include <vector>
 
 #include "peergate/validation/finding.h"
 #include "peergate/validation/result.h"
@@ -19,7 +20,7 @@ struct InjectionConfig {
   int inbound_port = 15006;
   int outbound_port = 15001;
   int admin_port = 15020;  // health, metrics, rewritten probes
-  std::string control_plane_address = "peergate.peergate-system.svc:443";
+  std::string control_plane_address = "peergate.peergate-system.svc:15012";
   std::string revision = "default";
 };
 
@@ -36,7 +37,12 @@ struct WebhookConfig {
   FindingAction actionFor(const validation::Finding& finding) const;
 };
 
-// Reads the YAML config file (`--config`); unknown keys are errors with their path.
+// Reads the YAML config file (`--config`). Unknown keys and codes, values of the wrong type and
+// out-of-range values are errors naming the key path and what it expects.
 validation::Result<WebhookConfig> parseWebhookConfig(const std::string& yaml_text);
+
+// What a valid config does that the operator should hear about at startup, one line each: an
+// Error-severity finding turned off.
+std::vector<std::string> configWarnings(const WebhookConfig& config);
 
 }  // namespace peergate::webhook
