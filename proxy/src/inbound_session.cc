@@ -7,6 +7,7 @@
 #include <spdlog/spdlog.h>
 
 #include "session.h"
+#include "session_resumption.h"
 
 namespace peergate::proxy {
 namespace {
@@ -51,6 +52,7 @@ class InboundSession final : public Session {
   std::shared_ptr<const ProxyPolicy> policy_;
   std::shared_ptr<const TlsContexts> tls_;
   PeerVerification verification_;
+  SSL* ssl_ = nullptr;  // owned by streams_[0]
   bool sniff_expired_ = false;
   bool handshake_expired_ = false;
 };
@@ -134,6 +136,7 @@ void InboundSession::acceptTls() {
   verification_.trust_domain = policy_->trust_domain;
   SSL* ssl = tls_->newServerSsl(&verification_);
   if (ssl == nullptr) return refuse(port_, "mtls", "tls_error");
+  ssl_ = ssl;
   auto stream = std::make_unique<TlsStream>(std::move(client_), ssl);
   TlsStream& tls = *stream;
   streams_[0] = std::move(stream);
@@ -157,6 +160,12 @@ void InboundSession::onHandshake(const std::error_code& ec) {
   disarmDeadline();
   if (closed_) return;
   if (ec) return refuse(port_, "mtls", handshakeFailure(ec));
+  // A resumed session ran no verify callback: its certificate is checked again here.
+  if (SSL_session_reused(ssl_) == 1) {
+    context_.stats.tlsResumed(direction_);
+    verification_.failure = checkResumedPeer(ssl_, verification_);
+    if (!verification_.failure.empty()) return refuse(port_, "mtls", verification_.failure);
+  }
   context_.stats.observeInbound(port_, source_ip_, verification_.peer_id, ProxyStats::Clock::now());
   forward("mtls");
 }

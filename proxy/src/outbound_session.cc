@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include "session.h"
+#include "session_resumption.h"
 
 namespace peergate::proxy {
 namespace {
@@ -31,6 +32,8 @@ class OutboundSession final : public Session {
   std::shared_ptr<const ProxyPolicy> policy_;
   std::shared_ptr<const TlsContexts> tls_;
   PeerVerification verification_;
+  std::string session_key_;  // which cached TLS session this destination resumes
+  SSL* ssl_ = nullptr;       // owned by streams_[1]
   bool handshake_expired_ = false;
 };
 
@@ -68,6 +71,11 @@ void OutboundSession::originate() {
   verification_.expected_id = peer_->spiffe_id;
   SSL* ssl = tls_->newClientSsl(&verification_);
   if (ssl == nullptr) return refuse(destination_.port(), "mtls", "tls_error");
+  // Keyed by identity and address: a session proves who the server was when it was granted.
+  session_key_ = peer_->spiffe_id + " " + destination_.address().to_string() + ":" +
+                 std::to_string(destination_.port());
+  offerCachedSession(ssl, &session_key_);
+  ssl_ = ssl;
   auto stream = std::make_unique<TlsStream>(std::move(upstream_), ssl);
   TlsStream& tls = *stream;
   streams_[1] = std::move(stream);
@@ -96,6 +104,13 @@ void OutboundSession::onHandshake(const std::error_code& ec) {
                    destination_.address().to_string(), verification_.peer_id, peer_->spiffe_id);
     }
     return refuse(destination_.port(), "mtls", handshakeFailure(ec));
+  }
+  if (SSL_session_reused(ssl_) == 1) {
+    context_.stats.tlsResumed(direction_);
+    verification_.failure = checkResumedPeer(ssl_, verification_);
+    if (!verification_.failure.empty()) {
+      return refuse(destination_.port(), "mtls", verification_.failure);
+    }
   }
   streams_[0] = std::make_unique<PlainStream>(std::move(client_));
   record(destination_.port(), "mtls", "forwarded");

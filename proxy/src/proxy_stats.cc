@@ -111,6 +111,12 @@ std::string ProxyStats::renderMetrics() const {
     out << "peergate_proxy_handshake_failures_total{direction=\"" << toString(key.first)
         << "\",reason=\"" << escape(key.second) << "\"} " << count << '\n';
   }
+  header(out, "peergate_proxy_tls_resumptions_total", "counter",
+         "mTLS handshakes that resumed a TLS session, by direction.");
+  for (Direction direction : {Direction::Inbound, Direction::Outbound}) {
+    out << "peergate_proxy_tls_resumptions_total{direction=\"" << toString(direction) << "\"} "
+        << tlsResumptions(direction) << '\n';
+  }
   header(out, "peergate_proxy_bytes_total", "counter", "Bytes spliced, both ways, by listener.");
   for (Direction direction : {Direction::Inbound, Direction::Outbound}) {
     out << "peergate_proxy_bytes_total{direction=\"" << toString(direction) << "\"} "

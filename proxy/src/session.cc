@@ -1,9 +1,42 @@
 #include "session.h"
 
+#include <vector>
+
 #include <spdlog/spdlog.h>
 #include <asio/connect.hpp>
 
 namespace peergate::proxy {
+namespace {
+
+// Splice buffers are taken when a direction has bytes to move and given back as soon as its
+// next read would wait, so an idle connection holds none (10,000 idle connections would
+// otherwise pin 32 KiB each). A few are kept for reuse; one pool per thread because each
+// io_context runs on one thread and sessions never leave it.
+class BufferPool {
+ public:
+  std::unique_ptr<char[]> take(std::size_t bytes) {
+    if (bytes != bytes_) {
+      free_.clear();
+      bytes_ = bytes;
+    }
+    if (free_.empty()) return std::make_unique_for_overwrite<char[]>(bytes);
+    std::unique_ptr<char[]> buffer = std::move(free_.back());
+    free_.pop_back();
+    return buffer;
+  }
+  void give(std::unique_ptr<char[]> buffer, std::size_t bytes) {
+    if (buffer && bytes == bytes_ && free_.size() < kKept) free_.push_back(std::move(buffer));
+  }
+
+ private:
+  static constexpr std::size_t kKept = 64;
+  std::size_t bytes_ = 0;
+  std::vector<std::unique_ptr<char[]>> free_;
+};
+
+thread_local BufferPool buffer_pool;
+
+}  // namespace
 
 Session::Session(SessionContext& context, Direction direction, asio::ip::tcp::socket client)
     : context_(context),
@@ -19,6 +52,7 @@ Session::Session(SessionContext& context, Direction direction, asio::ip::tcp::so
 }
 
 Session::~Session() {
+  for (auto& buffer : buffers_) buffer_pool.give(std::move(buffer), context_.limits.buffer_bytes);
   context_.live.erase(this);
   context_.stats.closed();
 }
@@ -84,7 +118,6 @@ void Session::refuse(int port, std::string_view security, std::string_view reaso
 }
 
 void Session::startSplice() {
-  for (auto& buffer : buffers_) buffer = std::make_unique<char[]>(context_.limits.buffer_bytes);
   last_activity_ = std::chrono::steady_clock::now();
   armIdle();
   pump(0);
@@ -105,13 +138,30 @@ void Session::armIdle() {
   });
 }
 
-// Backpressure: the next read starts only after everything read has been written.
+// Backpressure: the next read starts only after everything read has been written. While data
+// keeps coming the buffer is reused at once; when a read would wait it goes back to the pool.
+// A read that did not fill the buffer (and left nothing inside the TLS layer) emptied the
+// socket, so the next one waits for readiness first instead of spending a system call to hear
+// "nothing yet"; readiness cannot be missed, since arming the wait reports data already there.
 void Session::pump(int from) {
-  streams_[from]->readSome(
-      asio::buffer(buffers_[from].get(), context_.limits.buffer_bytes),
-      [self = shared_from_this(), from](const std::error_code& ec, std::size_t bytes) {
-        self->onRead(from, ec, bytes);
-      });
+  if (drained_[from] && !streams_[from]->hasBuffered()) return waitThenPump(from);
+  const std::size_t size = context_.limits.buffer_bytes;
+  if (!buffers_[from]) buffers_[from] = buffer_pool.take(size);
+  std::error_code ec;
+  const std::size_t bytes = streams_[from]->readNow(asio::buffer(buffers_[from].get(), size), ec);
+  if (ec == asio::error::would_block) return waitThenPump(from);
+  drained_[from] = bytes < size;
+  onRead(from, ec, bytes);
+}
+
+void Session::waitThenPump(int from) {
+  buffer_pool.give(std::move(buffers_[from]), context_.limits.buffer_bytes);
+  drained_[from] = false;
+  streams_[from]->waitReadable([self = shared_from_this(), from](const std::error_code& wait_ec) {
+    if (self->closed_) return;
+    if (wait_ec) return self->close();
+    self->pump(from);
+  });
 }
 
 void Session::onRead(int from, const std::error_code& ec, std::size_t bytes) {

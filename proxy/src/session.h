@@ -67,6 +67,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
  private:
   void pump(int from);
+  void waitThenPump(int from);
   void onRead(int from, const std::error_code& ec, std::size_t bytes);
   void writeOut(int from, std::size_t offset, std::size_t size);
   void onShutdown(int from, const std::error_code& ec);
@@ -78,6 +79,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::chrono::steady_clock::time_point last_activity_{};
   std::unique_ptr<char[]> buffers_[2];
   bool finished_[2] = {false, false};
+  bool drained_[2] = {false, false};  // the last read left nothing behind in the socket
   bool recorded_ = false;
 };
 

@@ -42,8 +42,18 @@ const std::error_category& tlsCategory() {
   return category;
 }
 
-void PlainStream::readSome(asio::mutable_buffer buffer, IoHandler handler) {
-  socket_.async_read_some(buffer, std::move(handler));
+// Non-blocking, so readNow returns would_block instead of waiting.
+PlainStream::PlainStream(asio::ip::tcp::socket socket) : socket_(std::move(socket)) {
+  std::error_code ignored;
+  socket_.non_blocking(true, ignored);
+}
+
+std::size_t PlainStream::readNow(asio::mutable_buffer buffer, std::error_code& ec) {
+  return socket_.read_some(buffer, ec);
+}
+
+void PlainStream::waitReadable(DoneHandler handler) {
+  socket_.async_wait(asio::socket_base::wait_read, std::move(handler));
 }
 
 void PlainStream::writeSome(asio::const_buffer buffer, IoHandler handler) {
@@ -107,25 +117,35 @@ void TlsStream::handshake(bool server, DoneHandler handler) {
       [done](const std::error_code& ec) { (*done)(ec); });
 }
 
-void TlsStream::readSome(asio::mutable_buffer buffer, IoHandler handler) {
-  auto done = std::make_shared<IoHandler>(std::move(handler));
-  drive(
-      [this, buffer, done] {
-        ERR_clear_error();
-        std::size_t got = 0;
-        if (SSL_read_ex(ssl_, buffer.data(), buffer.size(), &got) == 1) {
-          postCall(socket_, done, std::error_code(), got);
-          return SSL_ERROR_NONE;
-        }
-        const int error = SSL_get_error(ssl_, 0);
-        if (error == SSL_ERROR_ZERO_RETURN) {
-          postCall(socket_, done, std::error_code(asio::error::eof), std::size_t{0});
-        } else if (!isWait(error)) {
-          postCall(socket_, done, tlsError(), std::size_t{0});
-        }
-        return error;
-      },
-      [done](const std::error_code& ec) { (*done)(ec, 0); });
+std::size_t TlsStream::readNow(asio::mutable_buffer buffer, std::error_code& ec) {
+  ERR_clear_error();
+  std::size_t got = 0;
+  if (SSL_read_ex(ssl_, buffer.data(), buffer.size(), &got) == 1) {
+    ec.clear();
+    return got;
+  }
+  const int error = SSL_get_error(ssl_, 0);
+  if (error == SSL_ERROR_ZERO_RETURN) {
+    ec = asio::error::eof;
+  } else if (isWait(error)) {
+    read_wait_ = error == SSL_ERROR_WANT_WRITE ? asio::socket_base::wait_write
+                                               : asio::socket_base::wait_read;
+    ec = asio::error::would_block;
+  } else {
+    ec = tlsError();
+  }
+  return 0;
+}
+
+// Without read-ahead OpenSSL takes no more than one record from the socket, so decrypted bytes
+// it still holds (a record larger than the last buffer) are the only data the socket does not
+// show.
+void TlsStream::waitReadable(DoneHandler handler) {
+  if (SSL_pending(ssl_) > 0) {
+    asio::post(socket_.get_executor(), [handler = std::move(handler)] { handler({}); });
+    return;
+  }
+  socket_.async_wait(read_wait_, std::move(handler));
 }
 
 void TlsStream::writeSome(asio::const_buffer buffer, IoHandler handler) {

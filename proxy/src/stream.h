@@ -18,10 +18,17 @@ using DoneHandler = std::function<void(const std::error_code&)>;
 // One side of a spliced connection: plaintext TCP or TLS over TCP. Handlers never run inline
 // (always through the executor), so a long transfer does not grow the stack. End of stream is
 // reported as asio::error::eof (TLS: close_notify, or TCP FIN without one).
+//
+// Reading is split in two so that a connection with nothing to read holds no buffer: readNow
+// takes what is there without waiting (asio::error::would_block when nothing is), and
+// waitReadable reports when readNow can make progress again.
 class Stream {
  public:
   virtual ~Stream() = default;
-  virtual void readSome(asio::mutable_buffer buffer, IoHandler handler) = 0;
+  virtual std::size_t readNow(asio::mutable_buffer buffer, std::error_code& ec) = 0;
+  virtual void waitReadable(DoneHandler handler) = 0;
+  // Bytes already taken from the socket and not yet returned by readNow (part of a TLS record).
+  virtual bool hasBuffered() const = 0;
   virtual void writeSome(asio::const_buffer buffer, IoHandler handler) = 0;
   // Half-close: TCP FIN, or close_notify for TLS; reading goes on.
   virtual void shutdownWrite(DoneHandler handler) = 0;
@@ -31,8 +38,10 @@ class Stream {
 
 class PlainStream final : public Stream {
  public:
-  explicit PlainStream(asio::ip::tcp::socket socket) : socket_(std::move(socket)) {}
-  void readSome(asio::mutable_buffer buffer, IoHandler handler) override;
+  explicit PlainStream(asio::ip::tcp::socket socket);
+  std::size_t readNow(asio::mutable_buffer buffer, std::error_code& ec) override;
+  void waitReadable(DoneHandler handler) override;
+  bool hasBuffered() const override { return false; }
   void writeSome(asio::const_buffer buffer, IoHandler handler) override;
   void shutdownWrite(DoneHandler handler) override;
   void close() override;
@@ -57,7 +66,9 @@ class TlsStream final : public Stream {
   // Runs the handshake as a server (accept) or a client (connect). On failure the handler gets
   // an error; the OpenSSL error queue is left for the caller to classify.
   void handshake(bool server, DoneHandler handler);
-  void readSome(asio::mutable_buffer buffer, IoHandler handler) override;
+  std::size_t readNow(asio::mutable_buffer buffer, std::error_code& ec) override;
+  void waitReadable(DoneHandler handler) override;
+  bool hasBuffered() const override { return SSL_has_pending(ssl_) == 1; }
   void writeSome(asio::const_buffer buffer, IoHandler handler) override;
   void shutdownWrite(DoneHandler handler) override;
   void close() override;
@@ -71,6 +82,9 @@ class TlsStream final : public Stream {
 
   asio::ip::tcp::socket socket_;
   SSL* ssl_;
+  // What the last readNow that could not finish needs from the socket (TLS 1.3 may have to
+  // write, e.g. a KeyUpdate answer, before it can read on).
+  asio::socket_base::wait_type read_wait_ = asio::socket_base::wait_read;
 };
 
 // The error a failed TLS operation reports to handlers.

@@ -9,6 +9,7 @@
 #include <openssl/x509v3.h>
 
 #include "peer_identity.h"
+#include "session_resumption.h"
 
 namespace peergate::proxy {
 namespace fs = std::filesystem;
@@ -212,6 +213,9 @@ std::shared_ptr<const TlsContexts> TlsContexts::fromPem(const std::string& cert_
   SSL_CTX_set_verify(contexts->server_, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT,
                      &verifyPeer);
   SSL_CTX_set_verify(contexts->client_, SSL_VERIFY_PEER, &verifyPeer);
+  SSL_CTX_clear_options(contexts->client_, SSL_OP_NO_TICKET);
+  enableServerTickets(contexts->server_);
+  enableClientSessionCache(contexts->client_);
   contexts->info_.spiffe_id = soleSpiffeUri(pem.leaf);
   contexts->info_.not_after = notAfter(pem.leaf);
   contexts->content_ = cert_pem + key_pem + ca_pem;

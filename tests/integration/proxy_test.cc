@@ -245,6 +245,31 @@ TEST_CASE("outbound originates mTLS to a destination that runs a proxy", "[proxy
   }));
 }
 
+TEST_CASE("later connections to the same proxy resume the TLS session and keep the peer's identity",
+          "[proxy]") {
+  quietLogs();
+  OutboundChain chain;
+  for (int i = 0; i < 3; ++i) {
+    CHECK(exchangePlain("127.0.0.1", chain.client.outbound(), "again") == "againEOF:5");
+  }
+  CHECK(eventually([&] {
+    return chain.server.stats.connections(Direction::Inbound, chain.app.port(), "mtls",
+                                          "forwarded") == 3;
+  }));
+  // The first handshake is full; its ticket serves the next ones.
+  CHECK(chain.client.stats.tlsResumptions(Direction::Outbound) == 2);
+  CHECK(chain.server.stats.tlsResumptions(Direction::Inbound) == 2);
+  // Resumed handshakes run no verify callback; the identity still comes from the certificate.
+  const auto observations = validation::decodeObservations(
+      chain.server.stats.renderObservations(*chain.server.server.config().policy(),
+                                            ProxyStats::Clock::now()),
+      "identities.json");
+  REQUIRE(observations.ok());
+  REQUIRE(observations.value().entries.size() == 1);
+  CHECK(observations.value().entries[0].source_identity == "spiffe://cluster.local/ns/foo/sa/curl");
+  CHECK(observations.value().entries[0].count == 3);
+}
+
 TEST_CASE("outbound refuses a server whose SPIFFE ID is not the destination's (secure naming)",
           "[proxy]") {
   quietLogs();

@@ -32,6 +32,10 @@ class ProxyStats {
                   std::string_view outcome);
   void handshakeFailure(Direction direction, std::string_view reason);
   void addBytes(Direction direction, std::size_t bytes);
+  // An mTLS handshake that resumed a TLS session (its peer re-checked, not re-verified).
+  void tlsResumed(Direction direction) {
+    resumed_[direction == Direction::Inbound ? 0 : 1].fetch_add(1, std::memory_order_relaxed);
+  }
   void opened() { active_.fetch_add(1, std::memory_order_relaxed); }
   void closed() { active_.fetch_sub(1, std::memory_order_relaxed); }
   void setCertExpiry(Clock::time_point not_after);
@@ -43,6 +47,9 @@ class ProxyStats {
   std::uint64_t connections(Direction direction, int port, std::string_view security,
                             std::string_view outcome) const;
   std::uint64_t handshakeFailures(Direction direction, std::string_view reason) const;
+  std::uint64_t tlsResumptions(Direction direction) const {
+    return resumed_[direction == Direction::Inbound ? 0 : 1].load(std::memory_order_relaxed);
+  }
 
   // Prometheus text exposition format.
   std::string renderMetrics() const;
@@ -70,6 +77,7 @@ class ProxyStats {
   std::map<SourceKey, SourceSeen> sources_;
   std::uint64_t sources_dropped_ = 0;
   std::atomic<std::uint64_t> bytes_[2] = {0, 0};
+  std::atomic<std::uint64_t> resumed_[2] = {0, 0};
   std::atomic<std::int64_t> active_{0};
   std::atomic<double> cert_expiry_{0};
 };

@@ -27,7 +27,8 @@ struct WorkloadCertInfo {
 // immutable SSL_CTX, one to accept mTLS and one to originate it. A reload builds a new
 // TlsContexts; connections hold a shared_ptr to the one they started with, so a rotation never
 // touches an open connection. Both contexts: TLS 1.2 minimum (1.3 preferred), peer certificate
-// required and checked by checkPeer(), no session resumption (every peer is verified in full).
+// required and checked by verifyPeer(); TLS sessions between proxies are resumed (tickets sealed
+// per context, so a reload voids them) and a resumed peer is re-checked (session_resumption.h).
 class TlsContexts {
  public:
   // nullptr with `error` naming the file and the problem.

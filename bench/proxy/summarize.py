@@ -1,0 +1,153 @@
+"""Summary of scripts/bench-proxy.sh: medians over the rounds, ratios against issue 4's targets.
+
+    python3 bench/proxy/summarize.py RESULTS.jsonl OUT.json META-JSON
+
+RESULTS.jsonl has one JSON object per measurement (target, metric, round, the client's figures,
+wall_s and the proxies' proxy_cpu_s). Prints markdown tables and writes OUT.json with the
+metadata, every run, the medians and the target checks.
+"""
+import json
+import statistics
+import sys
+
+
+def medians(rows):
+    grouped = {}
+    for row in rows:
+        grouped.setdefault((row["target"], row["metric"]), []).append(row)
+    result = {}
+    for (target, metric), runs in grouped.items():
+        fields = {}
+        for key, value in runs[0].items():
+            if isinstance(value, (int, float)) and not isinstance(value, bool) and key != "round":
+                fields[key] = statistics.median(r[key] for r in runs)
+        result.setdefault(target, {})[metric] = fields
+    return result
+
+
+def cpu_per_1000(m, metric, rate_key):
+    """Share of one core (%) the two proxies use per 1000 req/s."""
+    r = m.get(metric)
+    if not r or not r.get(rate_key) or not r.get("wall_s"):
+        return None
+    return r["proxy_cpu_s"] / r["wall_s"] * 100 / (r[rate_key] / 1000)
+
+
+def fmt(value, digits=1):
+    return "–" if value is None else f"{value:,.{digits}f}"
+
+
+def ratio(a, b):
+    return None if a is None or b in (None, 0) else a / b
+
+
+def get(med, target, metric, field):
+    return med.get(target, {}).get(metric, {}).get(field)
+
+
+def main():
+    rows = [json.loads(line) for line in open(sys.argv[1]) if line.strip()]
+    meta = json.loads(sys.argv[3])
+    med = medians(rows)
+    targets = ["direct", "peergate", "haproxy"]
+
+    lines = ["| measure | direct | peergate | haproxy | peergate / haproxy |", "|---|---|---|---|---|"]
+
+    def row(label, metric, field, digits=1, lower_is_better=False):
+        values = [get(med, t, metric, field) for t in targets]
+        r = ratio(values[1], values[2])
+        lines.append(f"| {label} | " + " | ".join(fmt(v, digits) for v in values) +
+                     f" | {fmt(r, 2)}{' (lower is better)' if lower_is_better and r else ''} |")
+
+    row("iperf3 1 stream, Gbit/s", "throughput", "gbit_s", 2)
+    for c in (1, 64):
+        row(f"wrk {c} conn, req/s", f"wrk_c{c}", "rps", 0)
+        row(f"wrk {c} conn, p50 µs", f"wrk_c{c}", "p50_us", 0, True)
+        row(f"wrk {c} conn, p99 µs", f"wrk_c{c}", "p99_us", 0, True)
+    row("1000 req/s (8 conns), achieved", "rate_1000", "achieved_rps", 0)
+    row("1000 req/s, p50 µs", "rate_1000", "p50_us", 0, True)
+    row("1000 req/s, p99 µs", "rate_1000", "p99_us", 0, True)
+    row("new connections/s (8 at a time)", "connect_c8", "per_second", 0)
+    row("new connection p50 µs (8 at a time)", "connect_c8", "p50_us", 0, True)
+    cpu_rate = {t: cpu_per_1000(med.get(t, {}), "rate_1000", "achieved_rps") for t in targets}
+    cpu_sat = {t: cpu_per_1000(med.get(t, {}), "wrk_c64", "rps") for t in targets}
+    lines.append("| CPU of the 2 proxies per 1000 req/s at 1000 req/s, % of a core | – | "
+                 f"{fmt(cpu_rate['peergate'], 2)} | {fmt(cpu_rate['haproxy'], 2)} | "
+                 f"{fmt(ratio(cpu_rate['peergate'], cpu_rate['haproxy']), 2)} (lower is better) |")
+    lines.append("| … at saturation (wrk 64 conns) | – | "
+                 f"{fmt(cpu_sat['peergate'], 2)} | {fmt(cpu_sat['haproxy'], 2)} | "
+                 f"{fmt(ratio(cpu_sat['peergate'], cpu_sat['haproxy']), 2)} (lower is better) |")
+
+    idle = {}
+    for t in ("peergate", "haproxy"):
+        r = med.get(t, {}).get("idle")
+        if r and r.get("established"):
+            per_conn = (r["rss_held_kib"] - r["rss_before_kib"]) / r["established"]
+            idle[t] = {"established": r["established"], "per_connection_kib": per_conn,
+                       "held_mib": r["rss_held_kib"] / 1024,
+                       "projected_10000_mib": (r["rss_before_kib"] + per_conn * 10000) / 1024,
+                       "after_close_mib": r["rss_after_close_kib"] / 1024}
+    n = idle.get("peergate", {}).get("established", meta.get("idle_connections"))
+    for key, label, digits in (("per_connection_kib", "KiB per idle connection (2 proxies)", 1),
+                               ("held_mib", f"RSS of the 2 proxies holding {n} idle conns, MiB", 1),
+                               ("projected_10000_mib", "… projected to 10,000 idle conns, MiB", 1),
+                               ("after_close_mib", "… after they closed, MiB", 1)):
+        pg, ha = idle.get("peergate", {}).get(key), idle.get("haproxy", {}).get(key)
+        lines.append(f"| {label} | – | {fmt(pg, digits)} | {fmt(ha, digits)} | "
+                     f"{fmt(ratio(pg, ha), 2)} (lower is better) |")
+
+    strict_conn = get(med, "peergate", "connect_c1", "p50_us")
+    perm_conn = get(med, "peergate-permissive", "connect_c1", "p50_us")
+    strict_wrk = get(med, "peergate", "sniff_wrk_c1", "p50_us")
+    perm_wrk = get(med, "peergate-permissive", "sniff_wrk_c1", "p50_us")
+    sniff_conn = None if None in (strict_conn, perm_conn) else perm_conn - strict_conn
+    sniff_wrk = None if None in (strict_wrk, perm_wrk) else perm_wrk - strict_wrk
+
+    d = lambda metric, field: get(med, "direct", metric, field)
+    added_pg = None if d("wrk_c1", "p50_us") is None else get(med, "peergate", "wrk_c1", "p50_us") - d("wrk_c1", "p50_us")
+    added_ha = None if d("wrk_c1", "p50_us") is None else get(med, "haproxy", "wrk_c1", "p50_us") - d("wrk_c1", "p50_us")
+    added_pg_rate = get(med, "peergate", "rate_1000", "p50_us") - d("rate_1000", "p50_us")
+    added_ha_rate = get(med, "haproxy", "rate_1000", "p50_us") - d("rate_1000", "p50_us")
+
+    def check(name, measured, met, target):
+        return {"name": name, "measured": measured, "target": target, "met": met}
+
+    tput = ratio(get(med, "peergate", "throughput", "gbit_s"), get(med, "haproxy", "throughput", "gbit_s"))
+    rps64 = ratio(get(med, "peergate", "wrk_c64", "rps"), get(med, "haproxy", "wrk_c64", "rps"))
+    rps1 = ratio(get(med, "peergate", "wrk_c1", "rps"), get(med, "haproxy", "wrk_c1", "rps"))
+    conns = ratio(get(med, "peergate", "connect_c8", "per_second"), get(med, "haproxy", "connect_c8", "per_second"))
+    projected = idle.get("peergate", {}).get("projected_10000_mib")
+    checks = [
+        check("throughput peergate/haproxy", tput, tput is not None and tput >= 1.0, "≥ 1.0 (goal 1.2)"),
+        check("req/s at 64 conns peergate/haproxy", rps64, rps64 is not None and rps64 >= 1.0, "≥ 1.0 (goal 1.2)"),
+        check("req/s at 1 conn peergate/haproxy", rps1, rps1 is not None and rps1 >= 1.0, "≥ 1.0 (goal 1.2)"),
+        check("added p50 at 1 conn, µs (peergate vs haproxy)", [added_pg, added_ha],
+              None not in (added_pg, added_ha) and added_pg <= added_ha, "≤ haproxy's"),
+        check("added p50 at 1000 req/s, µs (peergate vs haproxy)", [added_pg_rate, added_ha_rate],
+              added_pg_rate <= added_ha_rate, "≤ haproxy's"),
+        check("PERMISSIVE − STRICT p50 per new connection, µs", sniff_conn,
+              sniff_conn is not None and sniff_conn <= 30, "≤ +30"),
+        check("PERMISSIVE − STRICT p50 keep-alive request, µs", sniff_wrk,
+              sniff_wrk is not None and sniff_wrk <= 30, "≤ +30"),
+        check("new mTLS conns/s peergate/haproxy", conns, conns is not None and conns >= 1.0, "≥ 1.0"),
+        check("RSS of the pair with 10,000 idle conns, MiB", projected,
+              projected is not None and projected < 100, "< 100"),
+    ]
+    lines += ["", "| target | measured | wanted | |", "|---|---|---|---|"]
+    for c in checks:
+        m = c["measured"]
+        shown = " vs ".join(fmt(x, 1) for x in m) if isinstance(m, list) else fmt(m, 2)
+        lines.append(f"| {c['name']} | {shown} | {c['target']} | {'met' if c['met'] else '**missed**'} |")
+    lines.append("")
+    lines.append(f"{meta['date']}, commit {meta['commit']}, {meta['cores']} cores, load average "
+                 f"{meta['load_before']} before / {meta['load_after']} after, {meta['rounds']} round(s) "
+                 f"of {meta['duration_s']} s runs (medians), {meta['idle_connections']} idle connections, "
+                 f"{meta.get('peergate_outbound_tls_resumptions')} resumed outbound handshakes")
+    print("\n".join(lines))
+    with open(sys.argv[2], "w") as out:
+        json.dump({"meta": meta, "medians": med, "idle": idle, "cpu_percent_per_1000_rps":
+                   {"at_1000_rps": cpu_rate, "at_saturation": cpu_sat}, "checks": checks,
+                   "runs": rows}, out, indent=1)
+
+
+main()
