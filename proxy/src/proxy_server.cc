@@ -1,5 +1,6 @@
 #include "peergate/proxy/proxy_server.h"
 
+#include <csignal>
 #include <thread>
 
 #include <spdlog/spdlog.h>
@@ -121,6 +122,9 @@ ProxyServer::ProxyServer(ProxyOptions options, ProxyStats& stats)
 ProxyServer::~ProxyServer() { stop(); }
 
 bool ProxyServer::start(std::string& error) {
+  // OpenSSL writes with plain write(2): a peer that reset the connection must cost that
+  // connection an error, not the process a SIGPIPE.
+  std::signal(SIGPIPE, SIG_IGN);
   std::error_code ec;
   const asio::ip::address bind = asio::ip::make_address(options_.bind_address, ec);
   const asio::ip::address app =

@@ -29,14 +29,13 @@ RootPublisher::~RootPublisher() { stop(); }
 
 bool RootPublisher::publish(const std::string& ns, const std::string& roots) {
   const std::string collection = "/api/v1/namespaces/" + ns + "/configmaps";
-  const nlohmann::json object = {
-      {"apiVersion", "v1"},
-      {"kind", "ConfigMap"},
-      {"metadata",
-       {{"name", options_.config_map},
-        {"namespace", ns},
-        {"labels", {{"app.kubernetes.io/managed-by", "peergate"}}}}},
-      {"data", {{options_.key, roots}}}};
+  const nlohmann::json object = {{"apiVersion", "v1"},
+                                 {"kind", "ConfigMap"},
+                                 {"metadata",
+                                  {{"name", options_.config_map},
+                                   {"namespace", ns},
+                                   {"labels", {{"app.kubernetes.io/managed-by", "peergate"}}}}},
+                                 {"data", {{options_.key, roots}}}};
   KubeClient::CreateResult created = client_->create(collection, object);
   if (!created.error) {
     published_.inc({"created"});
