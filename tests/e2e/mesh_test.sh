@@ -118,7 +118,7 @@ set_policy() {
   mv "$work/policy.tmp" "$state/policy.yaml"
   # local: the proxies poll their files every second; control plane: the webhook polls its
   # files every 2 s, then the feed answers the held requests at once.
-  if [[ $mode == local ]]; then sleep 2.5; else sleep 3.5; fi
+  if [[ $mode == local ]]; then sleep 2.5; else sleep 4.5; fi
 }
 set_policy ""
 
@@ -189,11 +189,17 @@ for p in foo-httpbin foo-curl bar-httpbin bar-curl; do
     { echo "FAIL peergate iptables in $p"; exit 1; }
 done
 for p in foo-httpbin foo-curl bar-httpbin bar-curl; do
-  for _ in $(seq 100); do
+  ready=no
+  for _ in $(seq 200); do
     ip netns exec "$(netns $p)" curl -sf --max-time 1 http://127.0.0.1:15020/healthz/ready \
-      >/dev/null && break
+      >/dev/null && { ready=yes; break; }
     sleep 0.1
   done
+  if [[ $ready != yes ]]; then
+    echo "FAIL the proxy of $p never became ready"
+    cat "$work/proxy-$p.log" "$work/control-plane.log" 2>/dev/null | tail -n 30
+    exit 1
+  fi
 done
 
 # MESH_DEBUG_PAUSE=SECONDS keeps the setup up for poking at it by hand.
