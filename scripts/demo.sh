@@ -34,11 +34,13 @@ step "What would mesh-wide STRICT change? (plan)" \
 printf '\n\033[1m== The admission webhook: real AdmissionReviews over HTTPS, as kubectl would show them\033[0m\n'
 python3 scripts/demo_admission.py "$peergate" "$examples/foo-bar-legacy" || exit 1
 
-# The data plane, when this machine allows network namespaces (root): five pods on a bridge,
-# foo and bar behind `peergate proxy` + `peergate iptables`, legacy without; the migration
-# matrix as PeerAuthentications change, certificates refused, and tcpdump on the wire.
+# The data plane, when this machine allows network namespaces (root): the control plane
+# (`peergate webhook --ca`) in its own namespace and five pods on a bridge, foo and bar behind
+# `peergate proxy --control-plane` + `peergate iptables` (policy from the feed, certificates from
+# the CA), legacy without; the migration matrix as PeerAuthentications change, certificates
+# refused, and tcpdump on the wire.
 if [ "$(id -u)" -eq 0 ] && ip netns list >/dev/null 2>&1; then
-  printf '\n\033[1m== The data plane: the foo/bar/legacy migration through real proxies (network namespaces)\033[0m\n'
+  printf '\n\033[1m== The data plane: the foo/bar/legacy migration through real proxies and their control plane (network namespaces)\033[0m\n'
   bash tests/e2e/mesh_test.sh "$peergate"
 else
   printf '\n(The data-plane part needs root and network namespaces: run as root to see it.)\n'
