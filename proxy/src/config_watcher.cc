@@ -5,17 +5,6 @@
 #include <spdlog/spdlog.h>
 
 namespace peergate::proxy {
-namespace {
-
-std::string describeModes(const ProxyPolicy& policy) {
-  std::string text = "workload " + std::string(validation::toString(policy.workload_mode));
-  for (const auto& [port, mode] : policy.port_modes) {
-    text += ", " + std::to_string(port) + " " + std::string(validation::toString(mode));
-  }
-  return text;
-}
-
-}  // namespace
 
 ConfigWatcher::ConfigWatcher(const ProxyOptions& options, ProxyStats& stats)
     : options_(options), stats_(stats) {}

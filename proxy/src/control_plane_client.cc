@@ -62,14 +62,6 @@ std::string describeReply(const httplib::Result& result) {
   return text;
 }
 
-std::string describeModes(const ProxyPolicy& policy) {
-  std::string text = "workload " + std::string(validation::toString(policy.workload_mode));
-  for (const auto& [port, mode] : policy.port_modes) {
-    text += ", " + std::to_string(port) + " " + std::string(validation::toString(mode));
-  }
-  return text;
-}
-
 }  // namespace
 
 struct ControlPlaneClient::Fetched {

@@ -38,6 +38,14 @@ bool isHidden(const fs::path& path) {
 
 }  // namespace
 
+std::string describeModes(const ProxyPolicy& policy) {
+  std::string text = "workload " + std::string(validation::toString(policy.workload_mode));
+  for (const auto& [port, mode] : policy.port_modes) {
+    text += ", " + std::to_string(port) + " " + std::string(validation::toString(mode));
+  }
+  return text;
+}
+
 std::vector<fs::path> clusterStateFiles(const fs::path& path) {
   std::error_code error;
   if (!fs::is_directory(path, error)) return {path};

@@ -19,6 +19,7 @@
 #include <nlohmann/json.hpp>
 
 #include "peergate/webhook/decision_log.h"
+#include "tls_server_context.h"
 
 namespace peergate::webhook {
 namespace {
@@ -32,23 +33,6 @@ constexpr std::size_t kUidPrefixBytes = 64 * 1024;
 // A too-large body is read and dropped up to this multiple of the limit, so the client gets
 // the reply before the connection closes; beyond it the connection is cut.
 constexpr std::size_t kDiscardFactor = 4;
-
-// TLS 1.2 suites: forward secrecy and AEAD only (Mozilla "intermediate"). TLS 1.3 keeps
-// OpenSSL's defaults, which are all AEAD.
-constexpr const char* kTls12Ciphers =
-    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
-    "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
-    "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305";
-constexpr const char* kGroups = "X25519:P-256:P-384";
-
-std::string opensslError(const std::string& what) {
-  const unsigned long code = ERR_peek_last_error();
-  ERR_clear_error();
-  if (code == 0) return what;
-  char buffer[256];
-  ERR_error_string_n(code, buffer, sizeof buffer);
-  return what + ": " + buffer;
-}
 
 // A fixed set of worker threads over a bounded queue of accepted connections. cpp-httplib
 // serves a connection, keep-alive included, on one worker; when all are busy and the queue is
@@ -288,21 +272,7 @@ class HttpsServer::Impl {
 };
 
 bool HttpsServer::Impl::setupContext(SSL_CTX& ctx) {
-  SSL_CTX_set_min_proto_version(&ctx, TLS1_2_VERSION);
-  SSL_CTX_set_options(
-      &ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
-  if (SSL_CTX_set_cipher_list(&ctx, kTls12Ciphers) != 1) {
-    context_error_ = opensslError("cannot set the TLS 1.2 cipher list");
-    return false;
-  }
-  if (SSL_CTX_set1_groups_list(&ctx, kGroups) != 1) {
-    context_error_ = opensslError("cannot set the key exchange groups");
-    return false;
-  }
-  // Needed for session resumption when client certificates are verified.
-  static constexpr unsigned char kSessionContext[] = "peergate-webhook";
-  SSL_CTX_set_session_id_context(&ctx, kSessionContext, sizeof kSessionContext - 1);
-  certs_.attachTo(&ctx);
+  if (!configureServerTls(ctx, certs_, "peergate-webhook", context_error_)) return false;
   if (!options_.client_ca_file.empty()) {
     if (SSL_CTX_load_verify_locations(&ctx, options_.client_ca_file.c_str(), nullptr) != 1) {
       context_error_ = opensslError("cannot load the client CA file " + options_.client_ca_file);

@@ -15,6 +15,8 @@ constexpr const char* kTls12Ciphers =
     "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305";
 constexpr const char* kGroups = "X25519:P-256:P-384";
 
+}  // namespace
+
 std::string opensslError(const std::string& what) {
   const unsigned long code = ERR_peek_last_error();
   ERR_clear_error();
@@ -23,8 +25,6 @@ std::string opensslError(const std::string& what) {
   ERR_error_string_n(code, buffer, sizeof buffer);
   return what + ": " + buffer;
 }
-
-}  // namespace
 
 bool configureServerTls(SSL_CTX& ctx, CertReloader& certs, const char* session_context,
                         std::string& error) {

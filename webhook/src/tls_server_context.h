@@ -15,4 +15,7 @@ class CertReloader;
 bool configureServerTls(SSL_CTX& ctx, CertReloader& certs, const char* session_context,
                         std::string& error);
 
+// "<what>: <OpenSSL's last error>" (or `what` alone), clearing OpenSSL's error queue.
+std::string opensslError(const std::string& what);
+
 }  // namespace peergate::webhook

@@ -29,6 +29,9 @@ validation::Result<ProxyPolicy> loadProxyPolicy(const std::filesystem::path& pat
                                                 const std::string& ns, const std::string& name,
                                                 const std::string& trust_domain);
 
+// "workload STRICT, 9000 DISABLE": the modes, for logs.
+std::string describeModes(const ProxyPolicy& policy);
+
 // The files loadProxyPolicy reads, for change detection.
 std::vector<std::filesystem::path> clusterStateFiles(const std::filesystem::path& path);
 
