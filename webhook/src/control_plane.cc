@@ -6,9 +6,9 @@
 #include <sstream>
 
 #include <httplib.h>
-#include <openssl/sha.h>
 #include <nlohmann/json.hpp>
 
+#include "digest.h"
 #include "peergate/identity/ca.h"
 #include "peergate/identity/certificate.h"
 #include "peergate/identity/issuer.h"
@@ -33,18 +33,6 @@ std::string readSmallFile(const std::string& path) {
   text << stream.rdbuf();
   std::string content = text.str();
   return content.size() > kMaxCaFileBytes ? std::string() : content;
-}
-
-std::string sha256Hex(std::string_view text, std::size_t hex_digits = 64) {
-  unsigned char digest[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(text.data()), text.size(), digest);
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string hex;
-  for (unsigned char byte : digest) {
-    hex.push_back(kHex[byte >> 4]);
-    hex.push_back(kHex[byte & 0xF]);
-  }
-  return hex.substr(0, hex_digits);
 }
 
 double unixSeconds(SystemClock::time_point time) {

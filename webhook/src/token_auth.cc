@@ -1,10 +1,9 @@
 #include "peergate/webhook/token_auth.h"
 
-#include <openssl/sha.h>
-
 #include <fstream>
 #include <sstream>
 
+#include "digest.h"
 #include "kube_client.h"
 
 namespace peergate::webhook {
@@ -49,18 +48,6 @@ std::optional<std::pair<std::string, std::string>> tokenAndUser(std::string_view
   }
   if (index < 1) return std::nullopt;
   return std::make_pair(std::string(trim(fields[0])), std::string(trim(fields[1])));
-}
-
-std::string sha256Hex(const std::string& text) {
-  unsigned char digest[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(text.data()), text.size(), digest);
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string hex;
-  for (unsigned char byte : digest) {
-    hex.push_back(kHex[byte >> 4]);
-    hex.push_back(kHex[byte & 0xF]);
-  }
-  return hex;
 }
 
 AuthOutcome rejected(std::string message) {

@@ -752,7 +752,10 @@ TEST_CASE("every webhook fails closed and never sees kube-system or peergate-sys
   CHECK(violations.empty());
 }
 
-TEST_CASE("RBAC is least privilege: no wildcard, read-only but for TokenReviews", "[manifests]") {
+TEST_CASE(
+    "RBAC is least privilege: no wildcard, read-only but for TokenReviews and the mesh-root "
+    "ConfigMap",
+    "[manifests]") {
   const std::string dir = GENERATE(from_range(kInstallDirs));
   CAPTURE(dir);
   const Rendered rendered = render(dir);
