@@ -25,7 +25,10 @@ void destinationRuleTls(const AnalysisContext& ctx, std::vector<Finding>& out);
 
 // Shared by the analyzers.
 std::string refText(const ObjectRef& ref);  // "ns/name"
-std::string nameList(const std::vector<std::string>& names, std::size_t max_shown = 5);
+inline constexpr std::size_t kNamesShown = 5;
+std::string nameList(const std::vector<std::string>& names, std::size_t max_shown = kNamesShown);
+// The first names of `total`: "a, b and 3 more".
+std::string nameListOf(const std::vector<std::string>& first, std::size_t total);
 Finding findingOn(FindingCode code, const PeerAuthentication& policy, std::string path,
                   std::string message, std::string hint);
 bool hasWorkloads(const AnalysisContext& ctx);

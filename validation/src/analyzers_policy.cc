@@ -129,6 +129,12 @@ std::string nameList(const std::vector<std::string>& names, std::size_t max_show
   return text;
 }
 
+std::string nameListOf(const std::vector<std::string>& first, std::size_t total) {
+  std::string text = nameList(first, first.size());
+  if (total > first.size()) text += " and " + std::to_string(total - first.size()) + " more";
+  return text;
+}
+
 Finding findingOn(FindingCode code, const PeerAuthentication& policy, std::string path,
                   std::string message, std::string hint) {
   return Finding{code,

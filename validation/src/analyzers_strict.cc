@@ -171,21 +171,17 @@ void strictWithObservedPlaintext(const AnalysisContext& ctx, std::vector<Finding
 // proxy is a plaintext client that STRICT would refuse: the migration's classic outage.
 void strictWithUnmeshedClients(const AnalysisContext& ctx, std::vector<Finding>& out) {
   if (ctx.observations) return;  // with evidence, PG0113 names the clients actually seen
-  std::vector<std::string> unmeshed;
   std::map<ObjectRef, std::vector<std::string>> enforced;  // deciding policy -> servers
   for (const EffectivePolicy& e : ctx.effective) {
-    const Workload& w = *e.workload;
-    if (!e.sidecar && !e.ambient) {
-      if (!isSystemNamespace(w.meta.namespace_name, ctx.state.mesh())) {
-        unmeshed.push_back(refText(w.ref()));
-      }
-      continue;
-    }
+    if (!e.sidecar && !e.ambient) continue;
     if (const DecidedBy* decision = strictDecision(e)) {
-      enforced[decision->policy].push_back(refText(w.ref()));
+      enforced[decision->policy].push_back(refText(e.workload->ref()));
     }
   }
-  if (unmeshed.empty()) return;
+  if (enforced.empty()) return;
+  // Clients anywhere in the cluster, also outside a review's scope.
+  const UnmeshedClients unmeshed = ctx.state.unmeshedClients(kNamesShown);
+  if (unmeshed.count == 0) return;
   for (const auto& [ref, servers] : enforced) {
     const PeerAuthentication* pa = findPolicy(ctx.state, ref);
     if (!pa) continue;
@@ -194,7 +190,7 @@ void strictWithUnmeshedClients(const AnalysisContext& ctx, std::vector<Finding>&
         "STRICT from " + refText(ref) + " makes " + nameList(servers) +
             " refuse plaintext; these workloads have no proxy and will be cut off if they call "
             "them: " +
-            nameList(unmeshed),
+            nameListOf(unmeshed.first, unmeshed.count),
         "Confirm they do not call these servers (run with --observations from the proxies), or "
         "give them a proxy first; keep PERMISSIVE until then."));
   }

@@ -1,6 +1,7 @@
 #include "peergate/validation/cluster_state.h"
 
 #include <algorithm>
+#include <iterator>
 #include <set>
 #include <string_view>
 #include <tuple>
@@ -109,6 +110,7 @@ void ClusterState::index() {
   }
 
   for (const Workload* w : workloads_) dataplane_.emplace(w, decideFor(*w));
+  indexUnmeshed();
   indexDestinationRules();
 
   std::set<std::string> names;
@@ -120,6 +122,59 @@ void ClusterState::index() {
     names.insert(dr->meta.namespace_name);
   }
   namespace_names_.assign(names.begin(), names.end());
+}
+
+void ClusterState::indexUnmeshed() {
+  for (const auto& [w, decision] : dataplane_) {
+    if (decision.sidecar || decision.ambient) continue;
+    if (isSystemNamespace(w->meta.namespace_name, mesh())) continue;
+    unmeshed_by_ns_[w->meta.namespace_name].push_back(w);
+    ++unmeshed_count_;
+  }
+  for (auto& [ns, list] : unmeshed_by_ns_) {
+    std::sort(list.begin(), list.end(),
+              [](const Workload* a, const Workload* b) { return a->meta.name < b->meta.name; });
+  }
+}
+
+void ClusterState::standFor(const ClusterState& whole, std::set<std::string> inside) {
+  whole_ = &whole;
+  inside_ = std::move(inside);
+}
+
+UnmeshedClients ClusterState::unmeshedClients(std::size_t max_names) const {
+  using Lists = std::map<std::string, std::vector<const Workload*>>;
+  static const Lists kNone;
+  const Lists& mine = unmeshed_by_ns_;
+  const Lists& outer = whole_ ? whole_->unmeshed_by_ns_ : kNone;
+  UnmeshedClients out{unmeshed_count_, {}};
+  if (whole_) {
+    out.count += whole_->unmeshed_count_;
+    for (const std::string& ns : inside_) {
+      if (const auto it = outer.find(ns); it != outer.end()) out.count -= it->second.size();
+    }
+  }
+  // Namespace by namespace in order, each from the state that holds it; the walk stops as soon
+  // as enough names are known, so a review never visits the whole cluster.
+  auto next_outer = [&](Lists::const_iterator it) {
+    while (it != outer.end() && inside_.count(it->first)) ++it;
+    return it;
+  };
+  auto a = mine.begin();
+  auto b = next_outer(outer.begin());
+  while (out.first.size() < max_names && (a != mine.end() || b != outer.end())) {
+    const bool take_mine = b == outer.end() || (a != mine.end() && a->first < b->first);
+    const auto& list = take_mine ? a->second : b->second;
+    for (std::size_t i = 0; i < list.size() && out.first.size() < max_names; ++i) {
+      out.first.push_back(list[i]->meta.namespace_name + "/" + list[i]->meta.name);
+    }
+    if (take_mine) {
+      ++a;
+    } else {
+      b = next_outer(std::next(b));
+    }
+  }
+  return out;
 }
 
 // Positions in objects_.destination_rules, so that a reply lists rules in input order even in a

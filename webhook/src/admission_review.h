@@ -139,6 +139,11 @@ struct Reach {
 // `reach.everything`. By address, in the snapshot's order namespace by namespace.
 validation::ObjectSelection selectionWithin(const validation::ClusterState& snapshot,
                                             const Reach& reach);
+// A review's state over selectionWithin stands for the whole snapshot in the checks that look
+// beyond the reached namespaces (workloads without a proxy elsewhere, PG0115); nothing to do
+// when the reach is everything.
+void standForSnapshot(validation::ClusterState& state, const validation::ClusterState& snapshot,
+                      const Reach& reach);
 // A copy of the objects selectionWithin selects.
 validation::Inputs inputsWithin(const validation::ClusterState& snapshot, const Reach& reach);
 

@@ -182,6 +182,7 @@ States proposedStates(const StateStore::Snapshot& snapshot, const Change& change
   } else {
     states.owned_before =
         std::make_unique<ClusterState>(parts.objects, snapshot->mesh(), parts.owners);
+    standForSnapshot(*states.owned_before, *snapshot, reach);
     states.before = states.owned_before.get();
   }
   if (change.object) {
@@ -191,6 +192,7 @@ States proposedStates(const StateStore::Snapshot& snapshot, const Change& change
   }
   states.after = std::make_unique<ClusterState>(std::move(parts.objects), snapshot->mesh(),
                                                 std::move(parts.owners));
+  standForSnapshot(*states.after, *snapshot, reach);
   return states;
 }
 
@@ -452,11 +454,24 @@ void Reach::add(const RequestObject& object, const validation::MeshConfig& mesh)
   for (const std::string& label : hostLabels(rule.host)) namespaces.insert(label);
 }
 
+namespace {
+
+std::set<std::string> namespacesWithin(const ClusterState& snapshot, const Reach& reach) {
+  std::set<std::string> namespaces = reach.namespaces;
+  namespaces.insert(snapshot.mesh().root_namespace);
+  return namespaces;
+}
+
+}  // namespace
+
+void standForSnapshot(ClusterState& state, const ClusterState& snapshot, const Reach& reach) {
+  if (!reach.everything) state.standFor(snapshot, namespacesWithin(snapshot, reach));
+}
+
 validation::ObjectSelection selectionWithin(const ClusterState& snapshot, const Reach& reach) {
   if (reach.everything) return snapshot.objects();
   validation::ObjectSelection out;
-  std::set<std::string> namespaces = reach.namespaces;
-  namespaces.insert(snapshot.mesh().root_namespace);
+  const std::set<std::string> namespaces = namespacesWithin(snapshot, reach);
   for (const std::string& ns : namespaces) selectNamespace(snapshot, ns, out);
   out.destination_rules = snapshot.destinationRulesReaching(namespaces);
   return out;

@@ -101,3 +101,54 @@ TEST_CASE("a selection's destination rules come back in its order, wherever they
 
 }  // namespace
 }  // namespace peergate::validation
+
+namespace peergate::validation {
+namespace {
+
+TEST_CASE("unmeshed clients are counted cluster-wide and named in namespace order",
+          "[cluster_state]") {
+  Inputs in;
+  in.namespaces = {testing::ns("a-team"), testing::ns("mesh", {{"istio-injection", "enabled"}}),
+                   testing::ns("zeta"), testing::ns("a")};
+  in.workloads = {
+      testing::workload({.ns = "zeta", .name = "web"}),
+      testing::workload({.ns = "a-team", .name = "worker"}),
+      testing::workload({.ns = "a-team", .name = "api"}),
+      testing::workload({.ns = "mesh", .name = "meshed"}),
+      testing::workload({.ns = "a", .name = "tool"}),
+      testing::workload({.ns = "istio-system", .name = "istiod"}),  // system: never a client
+  };
+  const auto whole = std::make_shared<const ClusterState>(std::move(in));
+  const UnmeshedClients all = whole->unmeshedClients(10);
+  CHECK(all.count == 4);
+  CHECK(all.first == std::vector<std::string>{"a/tool", "a-team/api", "a-team/worker", "zeta/web"});
+  CHECK(whole->unmeshedClients(2).first == std::vector<std::string>{"a/tool", "a-team/api"});
+  CHECK(whole->unmeshedClients(2).count == 4);
+
+  SECTION("a selection of two namespaces answers for the rest from the whole state") {
+    ObjectSelection selected;  // as a review selects them: the Namespace and what is in it
+    for (const char* name : {"mesh", "zeta"})
+      selected.namespaces.push_back(whole->findNamespace(name));
+    for (const Workload* w : whole->workloadsIn("mesh")) selected.workloads.push_back(w);
+    for (const Workload* w : whole->workloadsIn("zeta")) selected.workloads.push_back(w);
+    ClusterState part(selected, whole->mesh(), {whole});
+    CHECK(part.unmeshedClients(10).count == 1);  // alone, it sees zeta/web only
+    part.standFor(*whole, {"mesh", "zeta", "istio-system"});
+    const UnmeshedClients seen = part.unmeshedClients(10);
+    CHECK(seen.count == 4);
+    CHECK(seen.first == all.first);
+    CHECK(part.unmeshedClients(3).first ==
+          std::vector<std::string>{"a/tool", "a-team/api", "a-team/worker"});
+  }
+  SECTION("a namespace in scope is counted from the selection, not from the whole state") {
+    ObjectSelection selected;  // zeta is in scope but its workload is gone from the selection
+    ClusterState part(selected, whole->mesh(), {whole});
+    part.standFor(*whole, {"zeta", "istio-system"});
+    CHECK(part.unmeshedClients(10).count == 3);
+    CHECK(part.unmeshedClients(10).first ==
+          std::vector<std::string>{"a/tool", "a-team/api", "a-team/worker"});
+  }
+}
+
+}  // namespace
+}  // namespace peergate::validation

@@ -523,10 +523,12 @@ validation::Plan scopedPlan(const StateStore::Snapshot& snapshot, const RequestO
   Reach reach;
   reach.add(object, snapshot->mesh());
   StateParts parts{selectionWithin(*snapshot, reach), {snapshot}};
-  const validation::ClusterState before(parts.objects, snapshot->mesh(), parts.owners);
+  validation::ClusterState before(parts.objects, snapshot->mesh(), parts.owners);
+  standForSnapshot(before, *snapshot, reach);
   putObject(parts, object, false);
-  const validation::ClusterState after(std::move(parts.objects), snapshot->mesh(),
-                                       std::move(parts.owners));
+  validation::ClusterState after(std::move(parts.objects), snapshot->mesh(),
+                                 std::move(parts.owners));
+  standForSnapshot(after, *snapshot, reach);
   return validation::plan(before, after);
 }
 
@@ -564,9 +566,6 @@ metadata: {name: to-httpbin, namespace: legacy}
 spec: {host: httpbin.foo.svc.cluster.local, trafficPolicy: {tls: {mode: DISABLE}}}
 )");
   const std::string header = "apiVersion: security.istio.io/v1\nkind: PeerAuthentication\n";
-  // Not in the table: STRICT on bar while legacy's workloads have no proxy. The whole-cluster
-  // plan warns PG0115 (they could be bar's clients); the review's scope holds only the reached
-  // namespaces, so it does not, before this change as after it.
   const auto [request, expected_code] = GENERATE(table<std::string, std::string>({
       // A change in legacy still meets legacy's workloads, which have no proxy.
       {"metadata: {name: default, namespace: legacy}\nspec: {mtls: {mode: STRICT}}", "PG0102"},
@@ -580,6 +579,9 @@ spec: {host: httpbin.foo.svc.cluster.local, trafficPolicy: {tls: {mode: DISABLE}
        "PG0201"},
       {"metadata: {name: second, namespace: foo}\nspec: {mtls: {mode: STRICT}}", "PG0104"},
       {"metadata: {name: default, namespace: foo}\nspec: {mtls: {mode: STRICT}}", ""},
+      // bar's workloads all have proxies, but legacy's (outside the review's scope) do not and
+      // could be bar's clients.
+      {"metadata: {name: default, namespace: bar}\nspec: {mtls: {mode: STRICT}}", "PG0115"},
   }));
   CAPTURE(request);
   const RequestObject object = policyObject(header + request);

@@ -22,6 +22,13 @@ struct ObjectSelection {
   std::vector<const DestinationRule*> destination_rules;
 };
 
+// Workloads without a proxy (neither sidecar nor ambient) outside the system namespaces: the
+// plaintext clients a STRICT policy would cut off.
+struct UnmeshedClients {
+  std::size_t count = 0;
+  std::vector<std::string> first;  // "ns/name", by namespace then name, at most the asked number
+};
+
 // An immutable, indexed view of Inputs: what resolution and the analyzers query. Built once
 // (linear in the input), then shared read-only (the webhook swaps whole snapshots).
 class ClusterState {
@@ -65,10 +72,18 @@ class ClusterState {
   std::vector<const DestinationRule*> destinationRulesReaching(
       const std::set<std::string>& namespaces) const;
 
+  // A selection of `whole` that holds only `inside` (the namespaces a review reaches): questions
+  // about the rest of the cluster are answered from `whole`, which must outlive this state (a
+  // review's state keeps its snapshot among its owners).
+  void standFor(const ClusterState& whole, std::set<std::string> inside);
+  // Unmeshed clients in this state, and in `whole` outside `inside` after standFor.
+  UnmeshedClients unmeshedClients(std::size_t max_names) const;
+
  private:
   void index();
   DataplaneDecision decideFor(const Workload& workload) const;
   void indexDestinationRules();
+  void indexUnmeshed();
 
   Inputs inputs_;
   ObjectSelection objects_;
@@ -84,6 +99,11 @@ class ClusterState {
   // Positions in objects_.destination_rules.
   std::map<std::string, std::vector<std::size_t>, std::less<>> rules_by_label_;
   std::vector<std::size_t> wildcard_rules_;
+  // Unmeshed workloads by namespace, each list sorted by name.
+  std::map<std::string, std::vector<const Workload*>> unmeshed_by_ns_;
+  std::size_t unmeshed_count_ = 0;
+  const ClusterState* whole_ = nullptr;
+  std::set<std::string> inside_;
 };
 
 // Labels match when every selector label is present with the same value.
