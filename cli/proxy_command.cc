@@ -175,7 +175,8 @@ void addPortOptions(CLI::App& app, px::ProxyOptions& options) {
 void addTimeoutOptions(CLI::App& app, ProxyFlags& flags) {
   app.add_option("--sniff-timeout", flags.sniff_timeout,
                  "PERMISSIVE: seconds to wait for a client's first bytes before treating it as "
-                 "plaintext (server-speaks-first protocols)")
+                 "plaintext (server-speaks-first protocols), and for a whole ClientHello before "
+                 "treating it as TLS without a mesh ALPN (passed through)")
       ->check(CLI::Range(0.001, 60.0))
       ->capture_default_str();
   app.add_option("--handshake-timeout", flags.handshake_timeout,

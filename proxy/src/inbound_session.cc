@@ -1,11 +1,15 @@
-// Inbound: STRICT (mTLS only), PERMISSIVE (sniff: TLS record → mTLS, anything else → plaintext)
-// or DISABLE (bytes as they are), per destination port, then on to the app.
+// Inbound: STRICT (mTLS only), PERMISSIVE (sniff: a ClientHello offering a mesh ALPN → mTLS,
+// other TLS → passed through to the app, anything else → plaintext) or DISABLE (bytes as they
+// are), per destination port, then on to the app.
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <vector>
 
 #include <spdlog/spdlog.h>
 
+#include "peergate/proxy/client_hello.h"
 #include "session.h"
 #include "session_resumption.h"
 
@@ -14,11 +18,17 @@ namespace {
 
 using validation::Mode;
 
-enum class Sniffed { Tls, Plaintext, Silent };
+enum class Sniffed {
+  MeshTls,   // a ClientHello that offers a mesh ALPN (or, STRICT, any TLS record)
+  OtherTls,  // TLS without a mesh ALPN: the client's own TLS with the app (or unreadable)
+  Plaintext,
+  Silent,  // nothing within the sniff timeout
+};
 
-// A TLS handshake record starts 0x16 (handshake) 0x03 (major version of every TLS/SSLv3).
-constexpr unsigned char kHandshakeRecord = 0x16;
-constexpr unsigned char kTlsMajorVersion = 0x03;
+// STRICT only needs the record header's first two bytes: every TLS is terminated there.
+constexpr std::size_t kStrictPeekBytes = 2;
+// PERMISSIVE's first look; most ClientHellos fit, a larger one grows the buffer to its size.
+constexpr std::size_t kFirstPeekBytes = 2048;
 constexpr std::chrono::milliseconds kPartialPeekRetry{2};
 
 class InboundSession final : public Session {
@@ -37,10 +47,12 @@ class InboundSession final : public Session {
   }
   void sniff(std::chrono::milliseconds timeout);
   void peek();
+  void retryPeek();
+  void onPeeked(std::size_t size);
   void onSniffed(Sniffed sniffed);
   void acceptTls();
   void onHandshake(const std::error_code& ec);
-  void forwardPlain();
+  void forwardPlain(std::string_view security);
   void forward(std::string_view security);
   std::string handshakeFailure(const std::error_code& ec) const;
 
@@ -52,7 +64,9 @@ class InboundSession final : public Session {
   std::shared_ptr<const ProxyPolicy> policy_;
   std::shared_ptr<const TlsContexts> tls_;
   PeerVerification verification_;
-  SSL* ssl_ = nullptr;  // owned by streams_[0]
+  SSL* ssl_ = nullptr;                 // owned by streams_[0]
+  std::vector<unsigned char> peeked_;  // while sniffing: the first bytes, still in the socket
+  bool saw_tls_ = false;               // they began as a TLS record
   bool sniff_expired_ = false;
   bool handshake_expired_ = false;
 };
@@ -74,12 +88,14 @@ void InboundSession::start() {
   mode_ = policy_->modeForPort(port_);
   switch (mode_) {
     case Mode::Disable:
-      forwardPlain();
+      forwardPlain("plaintext");
       return;
     case Mode::Strict:
+      peeked_.resize(kStrictPeekBytes);
       sniff(context_.limits.handshake_timeout);
       return;
     default:
+      peeked_.resize(kFirstPeekBytes);
       sniff(context_.limits.sniff_timeout);
       return;
   }
@@ -103,33 +119,61 @@ void InboundSession::peek() {
       if (self->sniff_expired_) return self->onSniffed(Sniffed::Silent);
       return self->close();
     }
-    unsigned char head[2];
-    const ssize_t got =
-        ::recv(self->client_.native_handle(), head, sizeof head, MSG_PEEK | MSG_DONTWAIT);
+    const ssize_t got = ::recv(self->client_.native_handle(), self->peeked_.data(),
+                               self->peeked_.size(), MSG_PEEK | MSG_DONTWAIT);
     if (got < 0) {
       if (errno == EAGAIN || errno == EWOULDBLOCK) return self->peek();
       return self->close();
     }
-    if (got == 0 || head[0] != kHandshakeRecord || (got == 2 && head[1] != kTlsMajorVersion)) {
-      return self->onSniffed(Sniffed::Plaintext);
-    }
-    if (got == 2) return self->onSniffed(Sniffed::Tls);
-    // One byte of what may be a record header: the socket stays readable, so wait a little
-    // instead of spinning on readiness.
-    self->retry_.expires_after(kPartialPeekRetry);
-    self->retry_.async_wait([self](const std::error_code& retry_ec) {
-      if (self->closed_) return;
-      if (retry_ec && self->sniff_expired_) return self->onSniffed(Sniffed::Silent);
-      self->peek();
-    });
+    if (got == 0) return self->onSniffed(Sniffed::Plaintext);
+    self->onPeeked(static_cast<std::size_t>(got));
   });
+}
+
+// The socket stays readable while bytes wait in it, so a partial record is looked at again a
+// little later instead of spinning on readiness.
+void InboundSession::retryPeek() {
+  retry_.expires_after(kPartialPeekRetry);
+  retry_.async_wait([self = self()](const std::error_code& ec) {
+    if (self->closed_) return;
+    if (ec && self->sniff_expired_) return self->onSniffed(Sniffed::Silent);
+    self->peek();
+  });
+}
+
+void InboundSession::onPeeked(std::size_t size) {
+  const ClientHelloScan scan = scanClientHello(std::span(peeked_.data(), size));
+  if (scan.status == ClientHelloScan::Status::NotTls) return onSniffed(Sniffed::Plaintext);
+  saw_tls_ = true;
+  if (mode_ == Mode::Strict) {
+    if (size >= kStrictPeekBytes) return onSniffed(Sniffed::MeshTls);
+    return retryPeek();
+  }
+  if (scan.status != ClientHelloScan::Status::NeedMore) {
+    return onSniffed(offersMeshAlpn(scan) ? Sniffed::MeshTls : Sniffed::OtherTls);
+  }
+  if (size == peeked_.size()) {  // the buffer was full: more may be waiting already
+    peeked_.resize(std::min(std::max(scan.needed, 2 * size), kMaxClientHelloBytes));
+    return peek();
+  }
+  retryPeek();
 }
 
 void InboundSession::onSniffed(Sniffed sniffed) {
   disarmDeadline();
-  if (sniffed == Sniffed::Tls) return acceptTls();
-  if (mode_ != Mode::Strict) return forwardPlain();
-  refuse(port_, "plaintext", sniffed == Sniffed::Silent ? "handshake_timeout" : "plaintext");
+  std::vector<unsigned char>().swap(peeked_);
+  // PERMISSIVE: a TLS record cut short by the sniff timeout is TLS without a mesh ALPN.
+  if (sniffed == Sniffed::Silent && saw_tls_ && mode_ != Mode::Strict) sniffed = Sniffed::OtherTls;
+  switch (sniffed) {
+    case Sniffed::MeshTls:
+      return acceptTls();
+    case Sniffed::OtherTls:
+      if (mode_ == Mode::Strict) return acceptTls();
+      return forwardPlain("tls_passthrough");
+    default:
+      if (mode_ != Mode::Strict) return forwardPlain("plaintext");
+      refuse(port_, "plaintext", sniffed == Sniffed::Silent ? "handshake_timeout" : "plaintext");
+  }
 }
 
 void InboundSession::acceptTls() {
@@ -166,14 +210,17 @@ void InboundSession::onHandshake(const std::error_code& ec) {
     verification_.failure = checkResumedPeer(ssl_, verification_);
     if (!verification_.failure.empty()) return refuse(port_, "mtls", verification_.failure);
   }
-  context_.stats.observeInbound(port_, source_ip_, verification_.peer_id, ProxyStats::Clock::now());
+  context_.stats.observeInbound(port_, source_ip_, "mtls", verification_.peer_id,
+                                ProxyStats::Clock::now());
   forward("mtls");
 }
 
-void InboundSession::forwardPlain() {
+// Plaintext, or TLS that is not ours to terminate ("tls_passthrough"): the bytes go to the app
+// as they came.
+void InboundSession::forwardPlain(std::string_view security) {
   streams_[0] = std::make_unique<PlainStream>(std::move(client_));
-  context_.stats.observeInbound(port_, source_ip_, "", ProxyStats::Clock::now());
-  forward("plaintext");
+  context_.stats.observeInbound(port_, source_ip_, security, "", ProxyStats::Clock::now());
+  forward(security);
 }
 
 void InboundSession::forward(std::string_view security) {

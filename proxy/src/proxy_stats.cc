@@ -62,10 +62,10 @@ void ProxyStats::setCertExpiry(Clock::time_point not_after) {
   cert_expiry_.store(static_cast<double>(Clock::to_time_t(not_after)));
 }
 
-void ProxyStats::observeInbound(int port, const std::string& source_ip, const std::string& identity,
-                                Clock::time_point now) {
-  SourceKey key{port, identity.empty() ? "plaintext" : "mtls",
-                identity.empty() ? source_ip : identity};
+void ProxyStats::observeInbound(int port, const std::string& source_ip, std::string_view security,
+                                const std::string& identity, Clock::time_point now) {
+  const bool mtls = security == "mtls";
+  SourceKey key{port, std::string(security), mtls ? identity : source_ip};
   std::lock_guard lock(mutex_);
   auto it = sources_.find(key);
   if (it == sources_.end()) {

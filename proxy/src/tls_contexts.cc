@@ -9,6 +9,7 @@
 #include <openssl/x509v3.h>
 
 #include "peer_identity.h"
+#include "peergate/proxy/client_hello.h"
 #include "session_resumption.h"
 
 namespace peergate::proxy {
@@ -163,6 +164,33 @@ std::chrono::system_clock::time_point notAfter(X509* cert) {
   return std::chrono::system_clock::from_time_t(timegm(&tm));
 }
 
+// Inbound: the first of kInboundAlpn the client offered, so a mesh client sees it was recognised;
+// nothing (no ALPN in the answer) when it offered none of them.
+int selectMeshAlpn(SSL*, const unsigned char** out, unsigned char* out_size,
+                   const unsigned char* offered, unsigned int offered_size, void*) {
+  static const std::string preference = alpnWireFormat(kInboundAlpn);
+  unsigned char* selected = nullptr;
+  unsigned char selected_size = 0;
+  if (SSL_select_next_proto(&selected, &selected_size,
+                            reinterpret_cast<const unsigned char*>(preference.data()),
+                            static_cast<unsigned int>(preference.size()), offered,
+                            offered_size) != OPENSSL_NPN_NEGOTIATED) {
+    return SSL_TLSEXT_ERR_NOACK;
+  }
+  *out = selected;
+  *out_size = selected_size;
+  return SSL_TLSEXT_ERR_OK;
+}
+
+// Outbound: kOutboundAlpn, which tells a PERMISSIVE port (ours or an Istio sidecar's) that this
+// TLS is mesh mTLS to terminate rather than the app's own TLS to pass through.
+bool offerMeshAlpn(SSL_CTX* client) {
+  static const std::string offer = alpnWireFormat(kOutboundAlpn);
+  // The one OpenSSL setter that returns 0 on success.
+  return SSL_CTX_set_alpn_protos(client, reinterpret_cast<const unsigned char*>(offer.data()),
+                                 static_cast<unsigned int>(offer.size())) == 0;
+}
+
 SSL* newSsl(SSL_CTX* ctx, PeerVerification* verification) {
   SSL* ssl = SSL_new(ctx);
   if (ssl != nullptr) SSL_set_ex_data(ssl, verificationIndex(), verification);
@@ -206,13 +234,15 @@ std::shared_ptr<const TlsContexts> TlsContexts::fromPem(const std::string& cert_
   contexts->server_ = SSL_CTX_new(TLS_server_method());
   contexts->client_ = SSL_CTX_new(TLS_client_method());
   if (contexts->server_ == nullptr || contexts->client_ == nullptr ||
-      !configure(contexts->server_, pem, error) || !configure(contexts->client_, pem, error)) {
+      !configure(contexts->server_, pem, error) || !configure(contexts->client_, pem, error) ||
+      !offerMeshAlpn(contexts->client_)) {
     if (error.empty()) error = "cannot create a TLS context: " + opensslError();
     return nullptr;
   }
   SSL_CTX_set_verify(contexts->server_, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT,
                      &verifyPeer);
   SSL_CTX_set_verify(contexts->client_, SSL_VERIFY_PEER, &verifyPeer);
+  SSL_CTX_set_alpn_select_cb(contexts->server_, &selectMeshAlpn, nullptr);
   SSL_CTX_clear_options(contexts->client_, SSL_OP_NO_TICKET);
   enableServerTickets(contexts->server_);
   enableClientSessionCache(contexts->client_);

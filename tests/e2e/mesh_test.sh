@@ -315,9 +315,12 @@ if [[ $mode == control-plane ]]; then
   issued="$(ip netns exec "$(netns control-plane)" curl -s --max-time 2 http://127.0.0.1:15014/metrics |
     awk '/^peergate_ca_certificates_total\{result="issued"\}/ {print $2}')"
   wire "certificates issued by the CA: ${issued:-none}" "[[ ${issued:-0} -ge 4 ]]"
+  # foo is PERMISSIVE here: the mesh ALPN makes the proxy terminate (without it, this TLS would
+  # be passed through to the plaintext app as the client's own).
   ip netns exec "$(netns legacy-curl)" timeout 5 openssl s_client -connect \
     "${ip_of[foo-httpbin]}:8000" -cert "$certs/legacy-good/cert.pem" \
-    -key "$certs/legacy-good/key.pem" </dev/null 2>/dev/null | openssl x509 >"$work/served.pem"
+    -key "$certs/legacy-good/key.pem" -alpn peergate </dev/null 2>/dev/null |
+    openssl x509 >"$work/served.pem"
   served_id="$(openssl x509 -in "$work/served.pem" -noout -ext subjectAltName 2>/dev/null | tr -d ' \n')"
   served="$(openssl x509 -in "$work/served.pem" -noout -fingerprint -sha256 2>/dev/null)"
   offline="$(openssl x509 -in "$certs/foo-httpbin/cert.pem" -noout -fingerprint -sha256)"

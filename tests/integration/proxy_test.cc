@@ -101,6 +101,33 @@ struct RunningProxy {
 
 void quietLogs() { spdlog::set_level(spdlog::level::warn); }
 
+// A mesh client as a proxy is one: a mesh identity, and the ALPN by which a PERMISSIVE port
+// tells mesh mTLS from the app's own TLS.
+testing::TlsClientOptions meshClient(const std::string& identity,
+                                     std::vector<std::string> alpn = {"peergate", "istio"}) {
+  testing::TlsClientOptions options;
+  options.certs = identityDir(identity);
+  options.alpn = std::move(alpn);
+  return options;
+}
+
+// A client of an app that serves its own TLS (AppTls::Own): no mesh identity, it trusts the
+// app's CA and checks the app's name, as curl https://app.example would.
+testing::TlsClientOptions appClient(std::vector<std::string> alpn) {
+  testing::TlsClientOptions options;
+  options.alpn = std::move(alpn);
+  options.trust = identityDir("app-tls") / "ca.pem";
+  options.host = "app.example";
+  return options;
+}
+
+constexpr long kAppSerial = 0x3007;  // the app's own certificate (gen.sh app-tls)
+
+nlohmann::json identitiesOf(RunningProxy& proxy) {
+  return nlohmann::json::parse(
+      proxy.stats.renderObservations(*proxy.server.config().policy(), ProxyStats::Clock::now()));
+}
+
 TEST_CASE("STRICT accepts a mesh client and the app sees its bytes", "[proxy]") {
   quietLogs();
   EchoApp app;
@@ -151,9 +178,10 @@ TEST_CASE("PERMISSIVE serves plaintext and mTLS on the same port", "[proxy]") {
   RunningProxy proxy(serverOptions(files.dir.path(), {app.port()}));
 
   CHECK(exchangePlain("127.0.0.1", proxy.inbound(), "plain") == "plainEOF:5");
-  CHECK(exchangeTls(proxy.inbound(), identityDir("curl"), "tls").received == "tlsEOF:3");
-  // A non-mesh certificate is still refused: PERMISSIVE accepts plaintext, not bad identities.
-  CHECK(exchangeTls(proxy.inbound(), identityDir("untrusted"), "x").received.empty());
+  CHECK(exchangeTls(proxy.inbound(), meshClient("curl"), "tls").received == "tlsEOF:3");
+  // A non-mesh certificate with the mesh ALPN is still refused: PERMISSIVE accepts plaintext,
+  // not bad identities.
+  CHECK(exchangeTls(proxy.inbound(), meshClient("untrusted"), "x").received.empty());
   CHECK(eventually([&] {
     return proxy.stats.connections(Direction::Inbound, app.port(), "mtls", "forwarded") == 1 &&
            proxy.stats.connections(Direction::Inbound, app.port(), "plaintext", "forwarded") == 1 &&
@@ -270,6 +298,66 @@ TEST_CASE("later connections to the same proxy resume the TLS session and keep t
   CHECK(observations.value().entries[0].count == 3);
 }
 
+// curl's proxy → httpbin's PERMISSIVE port: the outbound side's ALPN is what makes it mTLS.
+struct PermissiveChain {
+  EchoApp app;
+  ClusterFiles files{app.port(), testing::httpbinPolicyYaml("PERMISSIVE")};
+  RunningProxy server{serverOptions(files.dir.path(), {app.port()}, "127.0.0.2")};
+  RunningProxy client{
+      OutboundChain::clientOptions(files.dir.path(), "127.0.0.2", server.inbound())};
+
+  explicit PermissiveChain(testing::AppTls tls = testing::AppTls::None) : app("", tls) {}
+};
+
+TEST_CASE("a mesh client reaching a PERMISSIVE port is terminated as mTLS, sessions resumed",
+          "[proxy][alpn]") {
+  quietLogs();
+  PermissiveChain chain;
+  for (int i = 0; i < 3; ++i) {
+    CHECK(exchangePlain("127.0.0.1", chain.client.outbound(), "via mesh") == "via meshEOF:8");
+  }
+  CHECK(eventually([&] {
+    return chain.server.stats.connections(Direction::Inbound, chain.app.port(), "mtls",
+                                          "forwarded") == 3;
+  }));
+  CHECK(chain.server.stats.connections(Direction::Inbound, chain.app.port(), "tls_passthrough",
+                                       "forwarded") == 0);
+  // A resumed ClientHello (a pre_shared_key extension) still carries the ALPN.
+  CHECK(chain.client.stats.tlsResumptions(Direction::Outbound) == 2);
+  CHECK(chain.server.stats.tlsResumptions(Direction::Inbound) == 2);
+  const nlohmann::json identities = identitiesOf(chain.server);
+  INFO(identities.dump());
+  REQUIRE(identities["observations"].size() == 1);
+  CHECK(identities["observations"][0]["security"] == "mtls");
+  CHECK(identities["observations"][0]["source"]["identity"] ==
+        "spiffe://cluster.local/ns/foo/sa/curl");
+}
+
+TEST_CASE("an app's own TLS inside mesh mTLS negotiates its ALPN with the app end to end",
+          "[proxy][alpn]") {
+  quietLogs();
+  PermissiveChain chain(testing::AppTls::Own);
+  const testing::TlsExchange exchange =
+      exchangeTls(chain.client.outbound(), appClient({"h2", "http/1.1"}), "hello");
+  CHECK(exchange.handshake);
+  CHECK(exchange.server_serial == kAppSerial);
+  CHECK(exchange.alpn == "h2");
+  CHECK(exchange.received == "helloEOF:5");
+  CHECK(chain.app.tlsHandshakes() == 1);
+  // Between the proxies it was mesh mTLS, from curl's identity.
+  CHECK(eventually([&] {
+    return chain.server.stats.connections(Direction::Inbound, chain.app.port(), "mtls",
+                                          "forwarded") == 1 &&
+           chain.client.stats.connections(Direction::Outbound, chain.server.inbound(), "mtls",
+                                          "forwarded") == 1;
+  }));
+  const nlohmann::json identities = identitiesOf(chain.server);
+  INFO(identities.dump());
+  REQUIRE(identities["observations"].size() == 1);
+  CHECK(identities["observations"][0]["source"]["identity"] ==
+        "spiffe://cluster.local/ns/foo/sa/curl");
+}
+
 TEST_CASE("outbound refuses a server whose SPIFFE ID is not the destination's (secure naming)",
           "[proxy]") {
   quietLogs();
@@ -361,9 +449,9 @@ TEST_CASE("metrics and /identities report what the proxy saw", "[proxy]") {
   REQUIRE(admin.start("127.0.0.1", 0, error));
 
   REQUIRE(exchangePlain("127.0.0.1", proxy.inbound(), "p") == "pEOF:1");
-  REQUIRE(exchangeTls(proxy.inbound(), identityDir("curl"), "m").received == "mEOF:1");
-  REQUIRE(exchangeTls(proxy.inbound(), identityDir("curl"), "m").received == "mEOF:1");
-  exchangeTls(proxy.inbound(), identityDir("wrong-td"), "w");
+  REQUIRE(exchangeTls(proxy.inbound(), meshClient("curl"), "m").received == "mEOF:1");
+  REQUIRE(exchangeTls(proxy.inbound(), meshClient("curl"), "m").received == "mEOF:1");
+  exchangeTls(proxy.inbound(), meshClient("wrong-td"), "w");
 
   httplib::Client http("127.0.0.1", admin.port());
   http.set_read_timeout(5, 0);
@@ -410,6 +498,180 @@ TEST_CASE("metrics and /identities report what the proxy saw", "[proxy]") {
     }
   }
   admin.stop();
+}
+
+TEST_CASE("PERMISSIVE passes a client's own TLS through to an app that serves TLS itself",
+          "[proxy][alpn]") {
+  quietLogs();
+  const auto [name, offered, selected, certs] =
+      GENERATE(table<std::string, std::vector<std::string>, std::string, std::string>({
+          {"HTTP/2 client", {"h2", "http/1.1"}, "h2", ""},
+          {"HTTP/1.1 client", {"http/1.1"}, "http/1.1", ""},
+          {"no ALPN at all", {}, "", ""},
+          // A mesh certificate does not make it mesh mTLS: without the mesh ALPN it is the
+          // client's TLS with the app (which asks for no client certificate).
+          {"a client that holds a mesh certificate", {"h2"}, "h2", "curl"},
+      }));
+  CAPTURE(name);
+  EchoApp app(testing::AppTls::Own);
+  ClusterFiles files(app.port(), testing::httpbinPolicyYaml("PERMISSIVE"));
+  RunningProxy proxy(serverOptions(files.dir.path(), {app.port()}));
+  AdminServer admin(proxy.server, proxy.stats);
+  std::string error;
+  REQUIRE(admin.start("127.0.0.1", 0, error));
+
+  testing::TlsClientOptions client = appClient(offered);
+  if (!certs.empty()) client.certs = identityDir(certs);
+  const testing::TlsExchange exchange = exchangeTls(proxy.inbound(), client, "hello");
+  // The handshake was with the app: its certificate (verified against its CA, for its name)
+  // and its ALPN choice, end to end through the proxy.
+  CHECK(exchange.handshake);
+  CHECK(exchange.server_serial == kAppSerial);
+  CHECK(exchange.server_id.empty());
+  CHECK(exchange.alpn == selected);
+  CHECK(exchange.received == "helloEOF:5");
+  CHECK(app.tlsHandshakes() == 1);
+
+  // Not a mesh peer: counted and observed as `tls_passthrough`, by source IP, never as mTLS.
+  const std::string port = std::to_string(app.port());
+  httplib::Client http("127.0.0.1", admin.port());
+  http.set_read_timeout(5, 0);
+  CHECK(eventually([&] {
+    auto metrics = http.Get("/metrics");
+    return metrics && metrics->body.find(
+                          "peergate_proxy_connections_total{direction=\"inbound\","
+                          "port=\"" +
+                          port +
+                          "\",security=\"tls_passthrough\",outcome=\"forwarded\"} "
+                          "1") != std::string::npos;
+  }));
+  CHECK(proxy.stats.connections(Direction::Inbound, app.port(), "mtls", "forwarded") == 0);
+  CHECK(proxy.stats.handshakeFailures(Direction::Inbound, "no_client_cert") == 0);
+  auto identities = http.Get("/identities");
+  REQUIRE(identities);
+  INFO(identities->body);
+  const auto observations = validation::decodeObservations(identities->body, "identities.json");
+  REQUIRE(observations.ok());
+  REQUIRE(observations.value().entries.size() == 1);
+  const validation::Observation& entry = observations.value().entries[0];
+  CHECK(entry.security == "tls_passthrough");
+  CHECK(entry.source_ip == "127.0.0.1");
+  CHECK(entry.source_identity.empty());
+  CHECK(entry.port == app.port());
+  CHECK(entry.count == 1);
+  admin.stop();
+}
+
+TEST_CASE("a ClientHello that offers a mesh ALPN gets mTLS, and the proxy selects the mesh value",
+          "[proxy][alpn]") {
+  quietLogs();
+  const auto [offered, selected] = GENERATE(table<std::vector<std::string>, std::string>({
+      {{"peergate", "istio"}, "peergate"},
+      {{"istio"}, "istio"},
+      {{"istio-peer-exchange", "istio"}, "istio"},
+      {{"h2", "istio-http/1.1"}, "istio-http/1.1"},
+      {{"istio-h2"}, "istio-h2"},
+      // Mesh mTLS, but the proxy does not speak Istio's metadata exchange: nothing selected.
+      {{"istio-peer-exchange"}, ""},
+  }));
+  CAPTURE(offered);
+  EchoApp app;
+  ClusterFiles files(app.port(), testing::httpbinPolicyYaml("PERMISSIVE"));
+  RunningProxy proxy(serverOptions(files.dir.path(), {app.port()}));
+
+  const testing::TlsExchange exchange =
+      exchangeTls(proxy.inbound(), meshClient("curl", offered), "m");
+  CHECK(exchange.handshake);
+  CHECK(exchange.server_id == "spiffe://cluster.local/ns/foo/sa/httpbin");
+  CHECK(exchange.alpn == selected);
+  CHECK(exchange.received == "mEOF:1");
+  CHECK(eventually([&] {
+    return proxy.stats.connections(Direction::Inbound, app.port(), "mtls", "forwarded") == 1;
+  }));
+  const nlohmann::json identities = identitiesOf(proxy);
+  INFO(identities.dump());
+  REQUIRE(identities["observations"].size() == 1);
+  CHECK(identities["observations"][0]["source"]["identity"] ==
+        "spiffe://cluster.local/ns/foo/sa/curl");
+}
+
+TEST_CASE("a ClientHello in two TCP segments is read whole before the proxy decides",
+          "[proxy][alpn]") {
+  quietLogs();
+  EchoApp mesh_app;
+  EchoApp tls_app(testing::AppTls::Own);
+  ClusterFiles files(mesh_app.port(),
+                     testing::httpbinPolicyYaml("PERMISSIVE", {{tls_app.port(), "PERMISSIVE"}}));
+  RunningProxy proxy(serverOptions(files.dir.path(), {mesh_app.port(), tls_app.port()}));
+
+  testing::TlsClientOptions mesh = meshClient("curl");
+  mesh.hello_pause = 50ms;
+  const testing::TlsExchange terminated = exchangeTls(proxy.inbound(0), mesh, "m");
+  CHECK(terminated.alpn == "peergate");
+  CHECK(terminated.received == "mEOF:1");
+
+  testing::TlsClientOptions own = appClient({"h2"});
+  own.hello_pause = 50ms;
+  const testing::TlsExchange passed = exchangeTls(proxy.inbound(1), own, "t");
+  CHECK(passed.server_serial == kAppSerial);
+  CHECK(passed.alpn == "h2");
+  CHECK(passed.received == "tEOF:1");
+  CHECK(eventually([&] {
+    return proxy.stats.connections(Direction::Inbound, mesh_app.port(), "mtls", "forwarded") == 1 &&
+           proxy.stats.connections(Direction::Inbound, tls_app.port(), "tls_passthrough",
+                                   "forwarded") == 1;
+  }));
+}
+
+TEST_CASE("PERMISSIVE passes a TLS record cut short by the sniff timeout through to the app",
+          "[proxy][alpn]") {
+  quietLogs();
+  EchoApp app;
+  ClusterFiles files(app.port(), testing::httpbinPolicyYaml("PERMISSIVE"));
+  RunningProxy proxy(serverOptions(files.dir.path(), {app.port()}));  // sniff timeout 200 ms
+
+  const int fd = testing::connectTcp("127.0.0.1", proxy.inbound());
+  REQUIRE(fd >= 0);
+  const std::string header("\x16\x03\x01\x02\x00", 5);  // a 512-byte record that never comes
+  REQUIRE(testing::sendAll(fd, header));
+  const auto started = std::chrono::steady_clock::now();
+  CHECK(testing::readExactly(fd, 5) == header);
+  CHECK(std::chrono::steady_clock::now() - started >= 150ms);
+  ::close(fd);
+  CHECK(eventually([&] {
+    return proxy.stats.connections(Direction::Inbound, app.port(), "tls_passthrough",
+                                   "forwarded") == 1;
+  }));
+}
+
+TEST_CASE("STRICT terminates every TLS connection whatever its ALPN", "[proxy][alpn]") {
+  quietLogs();
+  EchoApp app;
+  ClusterFiles files(app.port(), testing::httpbinPolicyYaml("STRICT"));
+  RunningProxy proxy(serverOptions(files.dir.path(), {app.port()}));
+
+  // A mesh certificate is what STRICT asks for; the ALPN is not (none selected unless mesh).
+  CHECK(exchangeTls(proxy.inbound(), meshClient("curl", {}), "a").received == "aEOF:1");
+  const testing::TlsExchange h2 = exchangeTls(proxy.inbound(), meshClient("curl", {"h2"}), "b");
+  CHECK(h2.received == "bEOF:1");
+  CHECK(h2.alpn.empty());
+  const testing::TlsExchange mesh = exchangeTls(proxy.inbound(), meshClient("curl"), "c");
+  CHECK(mesh.received == "cEOF:1");
+  CHECK(mesh.alpn == "peergate");
+  // A client speaking its own TLS to the app is terminated here too, and refused: STRICT has
+  // nothing else to accept.
+  const testing::TlsExchange own = exchangeTls(proxy.inbound(), appClient({"h2"}), "d");
+  CHECK_FALSE(own.handshake);
+  CHECK(own.received.empty());
+  CHECK(exchangePlain("127.0.0.1", proxy.inbound(), "e").empty());
+  CHECK(eventually([&] {
+    return proxy.stats.connections(Direction::Inbound, app.port(), "mtls", "forwarded") == 3 &&
+           proxy.stats.connections(Direction::Inbound, app.port(), "mtls", "rejected") == 1 &&
+           proxy.stats.connections(Direction::Inbound, app.port(), "plaintext", "rejected") == 1;
+  }));
+  CHECK(proxy.stats.connections(Direction::Inbound, app.port(), "tls_passthrough", "forwarded") ==
+        0);
+  CHECK(app.connections() == 3);
 }
 
 TEST_CASE("half-close: a client that ends its stream still gets the reply", "[proxy]") {

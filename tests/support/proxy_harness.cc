@@ -44,15 +44,52 @@ std::string uriSan(X509* cert) {
   return uri;
 }
 
-SSL_CTX* clientContext(const fs::path& certs) {
+void useIdentity(SSL_CTX* ctx, const fs::path& certs) {
+  REQUIRE(SSL_CTX_use_certificate_chain_file(ctx, (certs / "cert.pem").c_str()) == 1);
+  REQUIRE(SSL_CTX_use_PrivateKey_file(ctx, (certs / "key.pem").c_str(), SSL_FILETYPE_PEM) == 1);
+}
+
+std::string alpnWire(const std::vector<std::string>& protocols) {
+  std::string wire;
+  for (const std::string& protocol : protocols) {
+    wire += static_cast<char>(protocol.size());
+    wire += protocol;
+  }
+  return wire;
+}
+
+SSL_CTX* clientContext(const TlsClientOptions& options) {
   SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
   SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
   SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, nullptr);
-  if (!certs.empty()) {
-    REQUIRE(SSL_CTX_use_certificate_chain_file(ctx, (certs / "cert.pem").c_str()) == 1);
-    REQUIRE(SSL_CTX_use_PrivateKey_file(ctx, (certs / "key.pem").c_str(), SSL_FILETYPE_PEM) == 1);
+  if (!options.certs.empty()) useIdentity(ctx, options.certs);
+  if (!options.trust.empty()) {
+    REQUIRE(SSL_CTX_load_verify_locations(ctx, options.trust.c_str(), nullptr) == 1);
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nullptr);
+  }
+  if (!options.alpn.empty()) {
+    const std::string wire = alpnWire(options.alpn);
+    REQUIRE(SSL_CTX_set_alpn_protos(ctx, reinterpret_cast<const unsigned char*>(wire.data()),
+                                    static_cast<unsigned int>(wire.size())) == 0);
   }
   return ctx;
+}
+
+// The app's choice: h2, else http/1.1, else no ALPN.
+int selectAppAlpn(SSL*, const unsigned char** out, unsigned char* out_size,
+                  const unsigned char* offered, unsigned int offered_size, void*) {
+  static const std::string preference = alpnWire({"h2", "http/1.1"});
+  unsigned char* selected = nullptr;
+  unsigned char selected_size = 0;
+  if (SSL_select_next_proto(&selected, &selected_size,
+                            reinterpret_cast<const unsigned char*>(preference.data()),
+                            static_cast<unsigned int>(preference.size()), offered,
+                            offered_size) != OPENSSL_NPN_NEGOTIATED) {
+    return SSL_TLSEXT_ERR_NOACK;
+  }
+  *out = selected;
+  *out_size = selected_size;
+  return SSL_TLSEXT_ERR_OK;
 }
 
 std::string readTls(SSL* ssl) {
@@ -80,7 +117,13 @@ fs::path identityDir(const std::string& name) {
   return dir->path() / name;
 }
 
-EchoApp::EchoApp(std::string greeting) : greeting_(std::move(greeting)) {
+EchoApp::EchoApp(std::string greeting, AppTls tls) : greeting_(std::move(greeting)) {
+  if (tls == AppTls::Own) {
+    tls_ = SSL_CTX_new(TLS_server_method());
+    REQUIRE(tls_ != nullptr);
+    useIdentity(tls_, identityDir("app-tls"));
+    SSL_CTX_set_alpn_select_cb(tls_, &selectAppAlpn, nullptr);
+  }
   listen_fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
   REQUIRE(listen_fd_ >= 0);
   sockaddr_in address{};
@@ -103,6 +146,7 @@ EchoApp::~EchoApp() {
   }
   for (std::thread& worker : workers_) worker.join();
   ::close(listen_fd_);
+  SSL_CTX_free(tls_);
 }
 
 void EchoApp::acceptLoop() {
@@ -120,6 +164,7 @@ void EchoApp::acceptLoop() {
 
 void EchoApp::serve(int fd) {
   setTimeouts(fd);
+  if (tls_ != nullptr) return serveTls(fd);
   if (!greeting_.empty()) sendAll(fd, greeting_);
   std::size_t total = 0;
   char buffer[65536];
@@ -133,6 +178,34 @@ void EchoApp::serve(int fd) {
     total += static_cast<std::size_t>(got);
     if (!sendAll(fd, std::string(buffer, static_cast<std::size_t>(got)))) break;
   }
+  {
+    std::lock_guard lock(mutex_);
+    open_fds_.erase(fd);
+  }
+  ::close(fd);
+}
+
+void EchoApp::serveTls(int fd) {
+  SSL* ssl = SSL_new(tls_);
+  SSL_set_fd(ssl, fd);
+  if (SSL_accept(ssl) == 1) {
+    ++tls_handshakes_;
+    std::size_t total = 0;
+    char buffer[16384];
+    std::size_t got = 0;
+    std::size_t written = 0;
+    while (SSL_read_ex(ssl, buffer, sizeof buffer, &got) == 1) {
+      total += got;
+      if (SSL_write_ex(ssl, buffer, got, &written) != 1) break;
+    }
+    if (SSL_get_error(ssl, 0) == SSL_ERROR_ZERO_RETURN) {  // the client's close_notify
+      const std::string trailer = "EOF:" + std::to_string(total);
+      SSL_write_ex(ssl, trailer.data(), trailer.size(), &written);
+      SSL_shutdown(ssl);
+    }
+  }
+  ERR_clear_error();
+  SSL_free(ssl);
   {
     std::lock_guard lock(mutex_);
     open_fds_.erase(fd);
@@ -197,14 +270,47 @@ std::string exchangePlain(const std::string& ip, uint16_t port, const std::strin
 }
 
 TlsExchange exchangeTls(uint16_t port, const fs::path& certs, const std::string& payload) {
+  TlsClientOptions options;
+  options.certs = certs;
+  return exchangeTls(port, options, payload);
+}
+
+TlsExchange exchangeTls(uint16_t port, const TlsClientOptions& options,
+                        const std::string& payload) {
   TlsExchange result;
   const int fd = connectTcp("127.0.0.1", port);
   if (fd < 0) return result;
-  SSL_CTX* ctx = clientContext(certs);
+  SSL_CTX* ctx = clientContext(options);
   SSL* ssl = SSL_new(ctx);
-  SSL_set_fd(ssl, fd);
+  if (!options.host.empty()) {
+    SSL_set_tlsext_host_name(ssl, options.host.c_str());
+    SSL_set1_host(ssl, options.host.c_str());
+  }
+  if (options.hello_pause.count() > 0) {
+    // The ClientHello is written into memory, sent in two segments, and the handshake goes on
+    // on the socket (nothing has been read yet, so nothing is lost by switching).
+    const int one = 1;
+    ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    BIO* out = BIO_new(BIO_s_mem());
+    SSL_set_bio(ssl, BIO_new(BIO_s_mem()), out);
+    REQUIRE(SSL_connect(ssl) == -1);
+    std::string hello(static_cast<std::size_t>(BIO_pending(out)), '\0');
+    REQUIRE(BIO_read(out, hello.data(), static_cast<int>(hello.size())) ==
+            static_cast<int>(hello.size()));
+    const std::size_t half = hello.size() / 2;
+    sendAll(fd, hello.substr(0, half));
+    std::this_thread::sleep_for(options.hello_pause);
+    sendAll(fd, hello.substr(half));
+    SSL_set_fd(ssl, fd);
+  } else {
+    SSL_set_fd(ssl, fd);
+  }
   if (SSL_connect(ssl) == 1) {
     result.handshake = true;
+    const unsigned char* alpn = nullptr;
+    unsigned int alpn_size = 0;
+    SSL_get0_alpn_selected(ssl, &alpn, &alpn_size);
+    if (alpn != nullptr) result.alpn.assign(reinterpret_cast<const char*>(alpn), alpn_size);
     if (X509* server = SSL_get1_peer_certificate(ssl)) {
       result.server_id = uriSan(server);
       result.server_serial = ASN1_INTEGER_get(X509_get0_serialNumber(server));

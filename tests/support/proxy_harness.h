@@ -13,30 +13,43 @@
 #include <thread>
 #include <vector>
 
+struct ssl_ctx_st;
+
 namespace peergate::testing {
 
 // The identities of tests/testdata/proxy/gen.sh, generated once per test process:
 // identityDir("curl") holds cert.pem key.pem ca.pem.
 std::filesystem::path identityDir(const std::string& name);
 
-// An app on 127.0.0.1:<ephemeral>: echoes every byte; at the client's end of stream it writes
-// "EOF:<bytes received>" and closes, so a lost half-close shows as a missing trailer. With a
-// greeting it speaks first (a server-speaks-first protocol).
+// Whether an EchoApp speaks TLS itself: `Own` terminates TLS with the non-mesh certificate of
+// identityDir("app-tls") (DNS:app.example) and selects ALPN "h2", else "http/1.1", when offered —
+// an app that was HTTPS before the mesh came.
+enum class AppTls { None, Own };
+
+// An app on 127.0.0.1:<ephemeral>: echoes every byte; at the client's end of stream (a FIN, or a
+// close_notify with AppTls::Own) it writes "EOF:<bytes received>" and closes, so a lost
+// half-close shows as a missing trailer. With a greeting it speaks first (a server-speaks-first
+// protocol).
 class EchoApp {
  public:
-  explicit EchoApp(std::string greeting = "");
+  explicit EchoApp(std::string greeting = "", AppTls tls = AppTls::None);
+  explicit EchoApp(AppTls tls) : EchoApp("", tls) {}
   ~EchoApp();
   EchoApp(const EchoApp&) = delete;
   EchoApp& operator=(const EchoApp&) = delete;
 
   uint16_t port() const { return port_; }
   int connections() const { return connections_.load(); }
+  int tlsHandshakes() const { return tls_handshakes_.load(); }  // completed, AppTls::Own
 
  private:
   void acceptLoop();
   void serve(int fd);
+  void serveTls(int fd);
 
   const std::string greeting_;
+  ssl_ctx_st* tls_ = nullptr;  // SSL_CTX, AppTls::Own
+  std::atomic<int> tls_handshakes_{0};
   int listen_fd_ = -1;
   uint16_t port_ = 0;
   std::atomic<bool> stopping_{false};
@@ -62,10 +75,23 @@ struct TlsExchange {
   std::string received;    // what came back before the end (or the failure)
   std::string server_id;   // the server certificate's URI SAN
   long server_serial = 0;  // and its serial number
+  std::string alpn;        // the protocol the server selected ("" = none)
 };
-// A TLS client with the identity in `certs` ("" = no client certificate): handshake, send
-// `payload`, close_notify (half-close), read to the end. The server is not verified here; the
-// tests check what the proxy decides.
+
+struct TlsClientOptions {
+  std::filesystem::path certs;    // the client's identity ("" = no client certificate)
+  std::vector<std::string> alpn;  // protocols offered ({} = no ALPN extension)
+  std::filesystem::path trust;    // CA file the server must chain to ("" = not verified)
+  std::string host;               // SNI, and the DNS name the server's certificate must carry
+  // > 0: the ClientHello goes out in two TCP segments this far apart.
+  std::chrono::milliseconds hello_pause{0};
+};
+
+// A TLS client to 127.0.0.1:`port`: handshake, send `payload`, close_notify (half-close), read
+// to the end.
+TlsExchange exchangeTls(uint16_t port, const TlsClientOptions& options, const std::string& payload);
+// The same with the identity in `certs`, no ALPN and the server not verified (the tests check
+// what the proxy decides).
 TlsExchange exchangeTls(uint16_t port, const std::filesystem::path& certs,
                         const std::string& payload);
 

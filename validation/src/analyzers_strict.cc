@@ -63,6 +63,7 @@ std::string sourceText(const Observation& obs) {
   std::string text = obs.source_workload.empty() ? obs.source_ip
                                                  : obs.source_workload + " (" + obs.source_ip + ")";
   text += " x" + std::to_string(obs.count);
+  if (obs.security == "tls_passthrough") text += " (its own TLS, not mesh mTLS)";
   if (!obs.last_seen.empty()) text += ", last " + obs.last_seen;
   return text;
 }
@@ -135,12 +136,16 @@ void strictWithObservedPlaintext(const AnalysisContext& ctx, std::vector<Finding
   struct Evidence {
     std::string rule;
     std::vector<std::string> lines;
+    bool own_tls = false;  // some clients spoke their own TLS, which STRICT terminates too
   };
   std::map<ObjectRef, Evidence> by_policy;
   EffectiveIndex index;
   for (const EffectivePolicy& e : ctx.effective) index.emplace(e.workload, &e);
   for (const Observation& obs : ctx.observations->entries) {
-    if (obs.security != "plaintext" || obs.count <= 0) continue;
+    // Plaintext, and TLS that a PERMISSIVE proxy passed through to the app because it was not
+    // the mesh's: STRICT refuses both.
+    const bool own_tls = obs.security == "tls_passthrough";
+    if ((obs.security != "plaintext" && !own_tls) || obs.count <= 0) continue;
     const EffectivePolicy* e = observedWorkload(ctx, index, obs);
     if (!e || e->modeForPort(obs.port) != Mode::Strict) continue;
     const DecidedBy* decision = &e->decided_by;
@@ -149,6 +154,7 @@ void strictWithObservedPlaintext(const AnalysisContext& ctx, std::vector<Finding
     }
     Evidence& evidence = by_policy[decision->policy];
     evidence.rule = decision->rule;
+    evidence.own_tls = evidence.own_tls || own_tls;
     evidence.lines.push_back(refText(e->workload->ref()) + ":" + std::to_string(obs.port) +
                              " from " + sourceText(obs));
   }
@@ -157,7 +163,10 @@ void strictWithObservedPlaintext(const AnalysisContext& ctx, std::vector<Finding
     if (!pa) continue;
     out.push_back(findingOn(
         FindingCode::StrictWithObservedPlaintext, *pa, evidence.rule,
-        "STRICT from " + refText(ref) + " refuses plaintext, but plaintext clients were observed" +
+        "STRICT from " + refText(ref) +
+            (evidence.own_tls
+                 ? " refuses every client without mesh mTLS, but such clients were observed"
+                 : " refuses plaintext, but plaintext clients were observed") +
             (ctx.observations->window_end.empty()
                  ? std::string()
                  : " (until " + ctx.observations->window_end + ")") +

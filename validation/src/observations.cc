@@ -18,6 +18,8 @@ using detail::Path;
 
 constexpr std::string_view kApiVersion = "peergate.io/v1alpha1";
 constexpr std::string_view kKind = "Observations";
+constexpr std::string_view kSecurityValues =
+    "expected \"plaintext\", \"mtls\" or \"tls_passthrough\"";
 
 void expectConstant(const Json& root, const Path& field, std::string_view wanted,
                     FieldReader& reader) {
@@ -66,13 +68,13 @@ Observation readObservation(const Json& entry, const Path& entry_path, FieldRead
 
   const Path security_path = entry_path.key("security");
   if (auto security = reader.text(entry, security_path)) {
-    if (*security != "plaintext" && *security != "mtls") {
+    if (*security != "plaintext" && *security != "mtls" && *security != "tls_passthrough") {
       reader.report("schema.value", security_path,
-                    "expected \"plaintext\" or \"mtls\", got " + detail::quoteText(*security));
+                    std::string(kSecurityValues) + ", got " + detail::quoteText(*security));
     }
     observation.security = std::move(*security);
   } else if (reader.value(entry, security_path) == nullptr) {
-    reader.required(security_path, "\"plaintext\" or \"mtls\"");
+    reader.required(security_path, "\"plaintext\", \"mtls\" or \"tls_passthrough\"");
   }
 
   const Path source_path = entry_path.key("source");

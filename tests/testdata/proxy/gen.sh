@@ -11,14 +11,16 @@
 #   wrong-td/   spiffe://other.local/ns/foo/sa/curl        (mesh root, wrong trust domain)
 #   untrusted/  spiffe://cluster.local/ns/foo/sa/curl      (signed by the unrelated root)
 #   ca-leaf/    spiffe://cluster.local/ns/foo/sa/curl      (mesh root, but CA:TRUE)
-# Every ca.pem is the mesh root, so each directory also works as a proxy's --certs.
-# Idempotent: an existing OUTDIR/ca-leaf/cert.pem keeps everything.
+#   app-tls/    DNS:app.example, no SPIFFE ID              (unrelated root: an app serving its own
+#                                                           TLS; its ca.pem is that root)
+# Every other ca.pem is the mesh root, so each of those directories also works as a proxy's
+# --certs. Idempotent: an existing OUTDIR/app-tls/cert.pem keeps everything.
 set -euo pipefail
 
 out="${1:?usage: gen.sh OUTDIR}"
 mkdir -p "$out"
 cd "$out"
-[[ -s ca-leaf/cert.pem ]] && exit 0
+[[ -s app-tls/cert.pem ]] && exit 0
 
 export OPENSSL_CONF=/dev/null  # no site config shapes the output
 
@@ -31,13 +33,13 @@ root() {  # root NAME CN
     -out "$1.crt" 2>/dev/null
 }
 
-# leaf DIR SERIAL SPIFFE-ID ISSUER BASIC-CONSTRAINTS
+# leaf DIR SERIAL SUBJECT-ALT-NAME ISSUER BASIC-CONSTRAINTS
 leaf() {
   mkdir -p "$1"
   key "$1/key.pem"
   openssl req -new -key "$1/key.pem" -subj "/O=peergate tests" -out "$1/req.csr" 2>/dev/null
   printf '%s\n' "basicConstraints=critical,$5" "keyUsage=critical,digitalSignature,keyEncipherment" \
-    "extendedKeyUsage=serverAuth,clientAuth" "subjectAltName=URI:$3" >"$1/ext.cnf"
+    "extendedKeyUsage=serverAuth,clientAuth" "subjectAltName=$3" >"$1/ext.cnf"
   openssl x509 -req -in "$1/req.csr" -CA "$4.crt" -CAkey "$4.key" -set_serial "0x$2" -days 10 \
     -sha256 -extfile "$1/ext.cnf" -out "$1/cert.pem" 2>/dev/null
   cp ca.crt "$1/ca.pem"
@@ -46,9 +48,11 @@ leaf() {
 
 root ca "peergate mesh test root"
 root other-ca "unrelated test root"
-leaf httpbin 3001 spiffe://cluster.local/ns/foo/sa/httpbin ca CA:FALSE
-leaf httpbin2 3002 spiffe://cluster.local/ns/foo/sa/httpbin ca CA:FALSE
-leaf curl 3003 spiffe://cluster.local/ns/foo/sa/curl ca CA:FALSE
-leaf wrong-td 3004 spiffe://other.local/ns/foo/sa/curl ca CA:FALSE
-leaf untrusted 3005 spiffe://cluster.local/ns/foo/sa/curl other-ca CA:FALSE
-leaf ca-leaf 3006 spiffe://cluster.local/ns/foo/sa/curl ca CA:TRUE
+leaf httpbin 3001 URI:spiffe://cluster.local/ns/foo/sa/httpbin ca CA:FALSE
+leaf httpbin2 3002 URI:spiffe://cluster.local/ns/foo/sa/httpbin ca CA:FALSE
+leaf curl 3003 URI:spiffe://cluster.local/ns/foo/sa/curl ca CA:FALSE
+leaf wrong-td 3004 URI:spiffe://other.local/ns/foo/sa/curl ca CA:FALSE
+leaf untrusted 3005 URI:spiffe://cluster.local/ns/foo/sa/curl other-ca CA:FALSE
+leaf ca-leaf 3006 URI:spiffe://cluster.local/ns/foo/sa/curl ca CA:TRUE
+leaf app-tls 3007 DNS:app.example other-ca CA:FALSE
+cp other-ca.crt app-tls/ca.pem

@@ -28,9 +28,10 @@ TEST_CASE("renders connection and handshake counters in the Prometheus text form
 TEST_CASE("observations render as a document peergate check --observations reads", "[proxy]") {
   const Clock::time_point start = Clock::from_time_t(1'773'000'000);
   ProxyStats stats(start);
-  stats.observeInbound(8000, "10.1.0.7", "", start + std::chrono::seconds(5));
-  stats.observeInbound(8000, "10.1.0.7", "", start + std::chrono::seconds(9));
-  stats.observeInbound(8000, "10.1.2.9", "spiffe://cluster.local/ns/bar/sa/curl", start);
+  stats.observeInbound(8000, "10.1.0.7", "plaintext", "", start + std::chrono::seconds(5));
+  stats.observeInbound(8000, "10.1.0.7", "plaintext", "", start + std::chrono::seconds(9));
+  stats.observeInbound(8000, "10.1.2.9", "mtls", "spiffe://cluster.local/ns/bar/sa/curl", start);
+  stats.observeInbound(8443, "10.1.0.7", "tls_passthrough", "", start + std::chrono::seconds(7));
   ProxyPolicy policy;
   policy.pod_namespace = "foo";
   policy.pod_name = "httpbin-1";
@@ -45,7 +46,7 @@ TEST_CASE("observations render as a document peergate check --observations reads
   const validation::Observations& observations = decoded.value();
   CHECK(observations.window_start == "2026-03-08T20:00:00Z");
   CHECK(observations.window_end == "2026-03-08T20:01:00Z");
-  REQUIRE(observations.entries.size() == 2);
+  REQUIRE(observations.entries.size() == 3);
   const validation::Observation& mtls = observations.entries[0];
   CHECK(mtls.security == "mtls");
   CHECK(mtls.source_identity == "spiffe://cluster.local/ns/bar/sa/curl");
@@ -59,13 +60,20 @@ TEST_CASE("observations render as a document peergate check --observations reads
   CHECK(plain.source_workload == "legacy/sleep");
   CHECK(plain.count == 2);
   CHECK(plain.last_seen == "2026-03-08T20:00:09Z");
+  // The client's own TLS, passed through: no mesh identity, recorded by IP like plaintext.
+  const validation::Observation& passthrough = observations.entries[2];
+  CHECK(passthrough.port == 8443);
+  CHECK(passthrough.security == "tls_passthrough");
+  CHECK(passthrough.source_ip == "10.1.0.7");
+  CHECK(passthrough.source_identity.empty());
+  CHECK(passthrough.count == 1);
 }
 
 TEST_CASE("the table of observed sources is bounded", "[proxy]") {
   ProxyStats stats;
   for (std::size_t i = 0; i < ProxyStats::kMaxSources + 10; ++i) {
-    stats.observeInbound(80, "10.0." + std::to_string(i / 256) + "." + std::to_string(i % 256), "",
-                         Clock::now());
+    stats.observeInbound(80, "10.0." + std::to_string(i / 256) + "." + std::to_string(i % 256),
+                         "plaintext", "", Clock::now());
   }
   CHECK(stats.renderMetrics().find("peergate_proxy_observed_sources_dropped_total 10\n") !=
         std::string::npos);

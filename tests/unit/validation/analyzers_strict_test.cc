@@ -268,6 +268,8 @@ TEST_CASE("flags STRICT while plaintext clients were observed on that port", "[a
                "plaintext", Policy::NamespaceStrict, true, "spec.mtls.mode"},
               {"STRICT given by portLevelMtls", "httpbin", "", 8080, "plaintext",
                Policy::PortStrictOnly, true, "spec.portLevelMtls.8080"},
+              {"the client's own TLS, passed through by PERMISSIVE", "httpbin", "", 8080,
+               "tls_passthrough", Policy::NamespaceStrict, true, "spec.mtls.mode"},
               {"mTLS traffic only", "httpbin", "", 8080, "mtls", Policy::NamespaceStrict, false,
                ""},
               {"the observed port is PERMISSIVE via portLevelMtls", "httpbin", "", 8080,
@@ -327,6 +329,12 @@ TEST_CASE("flags STRICT while plaintext clients were observed on that port", "[a
     CHECK_THAT(found[0].message, Catch::Contains("foo/httpbin:" + std::to_string(obs_port)) &&
                                      Catch::Contains("10.0.0.5") &&
                                      Catch::Contains("until 2026-08-02T00:00:00Z"));
+    if (security == "tls_passthrough") {
+      CHECK_THAT(found[0].message, Catch::Contains("refuses every client without mesh mTLS") &&
+                                       Catch::Contains("x3 (its own TLS, not mesh mTLS)"));
+    } else {
+      CHECK_THAT(found[0].message, Catch::Contains("refuses plaintext, but plaintext clients"));
+    }
   }
 }
 

@@ -116,9 +116,10 @@ TEST_CASE("observations errors name the entry, the field and the line", "[decode
           6, "is required: every observation names its destination"},
       Row{yamlWithEntry("  - destination: {namespace: foo, port: 8000}\n    security: tls\n"),
           "schema.value", "observations[1].security", 7,
-          "expected \"plaintext\" or \"mtls\", got \"tls\""},
+          "expected \"plaintext\", \"mtls\" or \"tls_passthrough\", got \"tls\""},
       Row{yamlWithEntry("  - destination: {namespace: foo, port: 8000}\n"), "schema.required",
-          "observations[1].security", 6, "is required: \"plaintext\" or \"mtls\""},
+          "observations[1].security", 6,
+          "is required: \"plaintext\", \"mtls\" or \"tls_passthrough\""},
       Row{yamlWithEntry("  - destination: {namespace: foo, port: 8000}\n    security: mtls\n"
                         "    count: -1\n"),
           "schema.value", "observations[1].count", 8, "a count cannot be negative"},

@@ -26,8 +26,9 @@ class ProxyStats {
 
   explicit ProxyStats(Clock::time_point started = Clock::now()) : started_(started) {}
 
-  // One per connection, when its fate is known. security: "mtls" | "plaintext"; outcome:
-  // "forwarded", "rejected", "upstream_failed", "limit".
+  // One per connection, when its fate is known. security: "mtls" | "plaintext" |
+  // "tls_passthrough" (inbound PERMISSIVE: TLS without a mesh ALPN, the client's own TLS with
+  // the app, passed through); outcome: "forwarded", "rejected", "upstream_failed", "limit".
   void connection(Direction direction, int port, std::string_view security,
                   std::string_view outcome);
   void handshakeFailure(Direction direction, std::string_view reason);
@@ -39,9 +40,10 @@ class ProxyStats {
   void opened() { active_.fetch_add(1, std::memory_order_relaxed); }
   void closed() { active_.fetch_sub(1, std::memory_order_relaxed); }
   void setCertExpiry(Clock::time_point not_after);
-  // An accepted inbound connection: mTLS with the peer's SPIFFE ID, or plaintext ("").
-  void observeInbound(int port, const std::string& source_ip, const std::string& identity,
-                      Clock::time_point now);
+  // An accepted inbound connection: "mtls" with the peer's SPIFFE ID as `identity`, or
+  // "plaintext" / "tls_passthrough" (no mesh identity: recorded by source IP).
+  void observeInbound(int port, const std::string& source_ip, std::string_view security,
+                      const std::string& identity, Clock::time_point now);
 
   std::int64_t active() const { return active_.load(std::memory_order_relaxed); }
   std::uint64_t connections(Direction direction, int port, std::string_view security,
@@ -61,7 +63,7 @@ class ProxyStats {
   struct SourceKey {
     int port = 0;
     std::string security;
-    std::string source;  // identity for mTLS, IP for plaintext
+    std::string source;  // identity for mTLS, IP otherwise
     auto operator<=>(const SourceKey&) const = default;
   };
   struct SourceSeen {

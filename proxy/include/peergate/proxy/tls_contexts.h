@@ -29,6 +29,8 @@ struct WorkloadCertInfo {
 // touches an open connection. Both contexts: TLS 1.2 minimum (1.3 preferred), peer certificate
 // required and checked by verifyPeer(); TLS sessions between proxies are resumed (tickets sealed
 // per context, so a reload voids them) and a resumed peer is re-checked (session_resumption.h).
+// ALPN (client_hello.h): the client context offers kOutboundAlpn, the server context selects the
+// first of kInboundAlpn the client offered, or none.
 class TlsContexts {
  public:
   // nullptr with `error` naming the file and the problem.

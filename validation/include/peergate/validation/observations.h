@@ -9,16 +9,16 @@
 
 namespace peergate::validation {
 
-// Traffic the proxies saw (format: docs/observations.md). The engine uses plaintext entries as
-// evidence that STRICT would cut a client off.
+// Traffic the proxies saw (format: docs/observations.md). The engine uses the entries without
+// mesh mTLS (plaintext, tls_passthrough) as evidence that STRICT would cut a client off.
 struct Observation {
   std::string namespace_name;  // destination namespace
   std::string workload;        // destination workload name ("" when only the pod is known)
   std::string pod;             // destination pod name ("" when unknown)
   int64_t port = 0;            // destination container port
-  std::string security;        // "plaintext" | "mtls"
+  std::string security;        // "plaintext" | "mtls" | "tls_passthrough" (the client's own TLS)
   std::string source_ip;
-  std::string source_identity;  // SPIFFE ID for mTLS; "" for plaintext
+  std::string source_identity;  // SPIFFE ID for mTLS; "" otherwise
   std::string source_workload;  // "ns/name" when the reporter could tell, else ""
   int64_t count = 0;
   std::string last_seen;  // RFC 3339
