@@ -106,8 +106,12 @@ bool Plan::refuses(Severity threshold) const {
 }
 
 Plan plan(const ClusterState& before, const ClusterState& after, const Observations* observations) {
+  return plan(analyze(before, observations), after, observations);
+}
+
+Plan plan(const Analysis& before_analysis, const ClusterState& after,
+          const Observations* observations) {
   Plan result;
-  const Analysis before_analysis = analyze(before, observations);
   result.after_analysis = analyze(after, observations);
 
   std::map<RefView, const EffectivePolicy*> previous;

@@ -10,6 +10,7 @@
 
 #include "admission_review.h"
 #include "peergate/webhook/admission.h"
+#include "review_cache.h"
 
 namespace peergate::webhook {
 namespace {
@@ -187,7 +188,7 @@ std::vector<std::string> AdmissionOutcome::findingCodes(std::string_view action)
 }
 
 AdmissionHandler::AdmissionHandler(const StateStore& state, WebhookConfig config)
-    : state_(state), config_(std::move(config)) {}
+    : state_(state), config_(std::move(config)), reviews_(std::make_shared<ReviewCache>()) {}
 
 AdmissionReply AdmissionHandler::handle(std::string_view route, std::string_view content_type,
                                         std::string_view body) const {
@@ -195,8 +196,8 @@ AdmissionReply AdmissionHandler::handle(std::string_view route, std::string_view
   AdmissionOutcome outcome;
   AdmissionResponse response;
   try {
-    response =
-        respond(AdmissionContext{state_, config_}, route, content_type, body, request, outcome);
+    response = respond(AdmissionContext{state_, config_, reviews_.get()}, route, content_type, body,
+                       request, outcome);
   } catch (const std::exception& e) {
     response = errorResponse(500, std::string("internal error: ") + e.what());
   } catch (...) {

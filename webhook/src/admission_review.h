@@ -149,9 +149,12 @@ validation::Inputs inputsWithin(const validation::ClusterState& snapshot, const 
 
 // ---- The route handlers (validate_handler.cc, mutate_handler.cc, inject_handler.cc) ----
 
+class ReviewCache;
+
 struct AdmissionContext {
   const StateStore& state;
   const WebhookConfig& config;
+  ReviewCache* reviews = nullptr;  // shared `before` analyses (review_cache.h); none in tests
 };
 
 // ---- Cluster-state freshness, the same for every route (state_freshness.cc) ----

@@ -11,6 +11,7 @@
 #include "admission_review.h"
 #include "peergate/validation/plan.h"
 #include "peergate/validation/validate.h"
+#include "review_cache.h"
 
 namespace peergate::webhook {
 namespace {
@@ -77,6 +78,12 @@ std::optional<AdmissionResponse> decodeChange(const AdmissionRequest& request, C
 }
 
 // ---- The state before and after ----
+
+std::set<std::string> namespacesWithin(const ClusterState& snapshot, const Reach& reach) {
+  std::set<std::string> namespaces = reach.namespaces;
+  namespaces.insert(snapshot.mesh().root_namespace);
+  return namespaces;
+}
 
 template <typename T>
 void upsert(std::vector<const T*>& current, const std::vector<T>& incoming, bool keep_created,
@@ -156,7 +163,7 @@ std::vector<T> copies(const std::vector<const T*>& objects) {
 
 struct States {
   std::unique_ptr<ClusterState> owned_before;  // when the request's oldObject refines it
-  const ClusterState* before = nullptr;
+  const ClusterState* before = nullptr;        // nullptr when not asked for
   std::unique_ptr<ClusterState> after;
 };
 
@@ -171,15 +178,16 @@ Reach reachOf(const ClusterState& snapshot, const Change& change) {
 
 // before = the part of the snapshot the change reaches, with the request's oldObject in place
 // (it is fresher than any watch); after = before with the change applied. Both read the
-// snapshot's objects in place.
-States proposedStates(const StateStore::Snapshot& snapshot, const Change& change) {
+// snapshot's objects in place. Without `with_before`, only `after` is built.
+States proposedStates(const StateStore::Snapshot& snapshot, const Change& change,
+                      bool with_before) {
   States states;
   const Reach reach = reachOf(*snapshot, change);
   StateParts parts{selectionWithin(*snapshot, reach), {snapshot}};
   if (change.old_object) putObject(parts, *change.old_object, true);
-  if (reach.everything && !change.old_object) {
+  if (with_before && reach.everything && !change.old_object) {
     states.before = snapshot.get();
-  } else {
+  } else if (with_before) {
     states.owned_before =
         std::make_unique<ClusterState>(parts.objects, snapshot->mesh(), parts.owners);
     standForSnapshot(*states.owned_before, *snapshot, reach);
@@ -194,6 +202,32 @@ States proposedStates(const StateStore::Snapshot& snapshot, const Change& change
                                                 std::move(parts.owners));
   standForSnapshot(*states.after, *snapshot, reach);
   return states;
+}
+
+// The scope a CREATE's `before` analysis is shared under (review_cache.h); nullopt when it is
+// not shared: an oldObject makes `before` the request's own, and a mesh-wide change's `before`
+// is the whole cluster, too large to keep.
+std::optional<std::set<std::string>> sharedScope(const AdmissionContext& context,
+                                                 const ClusterState& snapshot,
+                                                 const Change& change) {
+  if (!context.reviews || change.old_object) return std::nullopt;
+  const Reach reach = reachOf(snapshot, change);
+  if (reach.everything) return std::nullopt;
+  return namespacesWithin(snapshot, reach);
+}
+
+validation::Plan planChange(const AdmissionContext& context, const StateStore::Snapshot& snapshot,
+                            const Change& change) {
+  const auto scope = sharedScope(context, *snapshot, change);
+  std::shared_ptr<const validation::Analysis> before =
+      scope ? context.reviews->find(snapshot, *scope) : nullptr;
+  const States states = proposedStates(snapshot, change, before == nullptr);
+  if (!before && !scope) return validation::plan(*states.before, *states.after);
+  if (!before) {
+    before = std::make_shared<const validation::Analysis>(validation::analyze(*states.before));
+    context.reviews->put(snapshot, *scope, before);
+  }
+  return validation::plan(*before, *states.after);
 }
 
 // ---- Exceptions: peergate.io/allow + peergate.io/reason ----
@@ -454,16 +488,6 @@ void Reach::add(const RequestObject& object, const validation::MeshConfig& mesh)
   for (const std::string& label : hostLabels(rule.host)) namespaces.insert(label);
 }
 
-namespace {
-
-std::set<std::string> namespacesWithin(const ClusterState& snapshot, const Reach& reach) {
-  std::set<std::string> namespaces = reach.namespaces;
-  namespaces.insert(snapshot.mesh().root_namespace);
-  return namespaces;
-}
-
-}  // namespace
-
 void standForSnapshot(ClusterState& state, const ClusterState& snapshot, const Reach& reach) {
   if (!reach.everything) state.standFor(snapshot, namespacesWithin(snapshot, reach));
 }
@@ -501,9 +525,7 @@ AdmissionResponse validateAdmission(const AdmissionContext& context,
   outcome.name = change.ref.name;
   if (auto denial = schemaDenial(change, outcome)) return *denial;
   if (auto denial = exceptionWithoutReason(change)) return *denial;
-  const States states = proposedStates(snapshot, change);
-  return verdictResponse(validation::plan(*states.before, *states.after), context.config, change,
-                         outcome);
+  return verdictResponse(planChange(context, snapshot, change), context.config, change, outcome);
 }
 
 }  // namespace peergate::webhook

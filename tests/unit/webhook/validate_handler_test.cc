@@ -133,6 +133,24 @@ TEST_CASE("DELETE without oldObject removes the object named by the request", "[
   CHECK_THAT(reply.warnings(), Contains("[PG0201]"));
 }
 
+TEST_CASE("CREATEs share the analysis of the state before them only within one snapshot",
+          "[admission]") {
+  Webhook webhook(withFooStrict());
+  const PolicyObject exception{
+      .ns = "foo", .name = "httpbin", .mode = "PERMISSIVE", .selector = {{"app", "httpbin"}}};
+  const Reply first = post(webhook.handler, "/validate", policyReview(exception));
+  const Reply again = post(webhook.handler, "/validate", policyReview(exception));
+  CHECK(first.allowed());
+  CHECK_THAT(first.warnings(), Contains("[PG0201]") && Contains("STRICT -> PERMISSIVE"));
+  CHECK(again.body == first.body);
+  // foo's STRICT policy is gone from the cluster: the same request weakens nothing any more.
+  webhook.store.publish(clusterFrom(kClusterYaml));
+  const Reply after_swap = post(webhook.handler, "/validate", policyReview(exception));
+  INFO(after_swap.body.dump());
+  CHECK(after_swap.allowed());
+  CHECK_THAT(after_swap.warnings(), !Contains("[PG0201]"));
+}
+
 TEST_CASE("UPDATE compares against oldObject, not only the snapshot", "[admission]") {
   Webhook webhook;  // the snapshot has not seen foo/default yet
   const json old_object =

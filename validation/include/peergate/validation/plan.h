@@ -27,5 +27,9 @@ struct Plan {
 
 Plan plan(const ClusterState& before, const ClusterState& after,
           const Observations* observations = nullptr);
+// The same with `before` already analysed (the webhook keeps that analysis per snapshot). The
+// analysis must come from a state whose objects are still alive.
+Plan plan(const Analysis& before, const ClusterState& after,
+          const Observations* observations = nullptr);
 
 }  // namespace peergate::validation

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -62,6 +63,8 @@ struct AdmissionReply {
 
 // Routes "/validate", "/mutate", "/inject" with no sockets involved, so tests and fuzzers drive
 // it directly. Thread-safe: const, reads the store's current snapshot per request.
+class ReviewCache;
+
 class AdmissionHandler {
  public:
   AdmissionHandler(const StateStore& state, WebhookConfig config);
@@ -71,6 +74,7 @@ class AdmissionHandler {
  private:
   const StateStore& state_;
   WebhookConfig config_;
+  std::shared_ptr<ReviewCache> reviews_;  // copies of the handler share it
 };
 
 }  // namespace peergate::webhook
