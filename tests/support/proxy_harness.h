@@ -3,6 +3,8 @@
 // Real sockets for proxy tests: an app server, plaintext and TLS clients, the test identities of
 // tests/testdata/proxy/gen.sh, and cluster-state files. Every blocking call has a timeout.
 
+#include <sys/socket.h>
+
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -19,12 +21,20 @@ namespace peergate::testing {
 // identityDir("curl") holds cert.pem key.pem ca.pem.
 std::filesystem::path identityDir(const std::string& name);
 
-// An app on 127.0.0.1:<ephemeral>: echoes every byte; at the client's end of stream it writes
-// "EOF:<bytes received>" and closes, so a lost half-close shows as a missing trailer. With a
-// greeting it speaks first (a server-speaks-first protocol).
+// A socket address for an IPv4 or IPv6 literal ("127.0.0.1", "::1").
+struct SocketAddress {
+  sockaddr_storage storage{};
+  socklen_t length = 0;
+  sockaddr* get() { return reinterpret_cast<sockaddr*>(&storage); }
+};
+SocketAddress socketAddress(const std::string& ip, uint16_t port);
+
+// An app on 127.0.0.1:<ephemeral> (or `ip`, e.g. "::1"): echoes every byte; at the client's end
+// of stream it writes "EOF:<bytes received>" and closes, so a lost half-close shows as a missing
+// trailer. With a greeting it speaks first (a server-speaks-first protocol).
 class EchoApp {
  public:
-  explicit EchoApp(std::string greeting = "");
+  explicit EchoApp(std::string greeting = "", const std::string& ip = "127.0.0.1");
   ~EchoApp();
   EchoApp(const EchoApp&) = delete;
   EchoApp& operator=(const EchoApp&) = delete;
@@ -47,7 +57,8 @@ class EchoApp {
   std::thread acceptor_;
 };
 
-// A connected TCP socket (-1 on failure) with 5 s send/receive timeouts.
+// A connected TCP socket to an IPv4 or IPv6 address (-1 on failure) with 5 s send/receive
+// timeouts.
 int connectTcp(const std::string& ip, uint16_t port);
 bool sendAll(int fd, const std::string& data);
 // Reads until end of stream, an error or the socket's timeout.
@@ -67,7 +78,7 @@ struct TlsExchange {
 // `payload`, close_notify (half-close), read to the end. The server is not verified here; the
 // tests check what the proxy decides.
 TlsExchange exchangeTls(uint16_t port, const std::filesystem::path& certs,
-                        const std::string& payload);
+                        const std::string& payload, const std::string& ip = "127.0.0.1");
 
 // A fresh directory under the system temp dir, removed by the destructor.
 class TempDir {
@@ -85,9 +96,9 @@ class TempDir {
 // Writes `text` to `path` through a temporary file and a rename, as kubelet and editors do.
 void writeFileAtomically(const std::filesystem::path& path, const std::string& text);
 
-// Pods for proxy tests, namespace foo unless said otherwise: httpbin (sa httpbin, 127.0.0.2,
-// proxy, container port `app_port`), other (sa other, 127.0.0.3, proxy), curl (sa curl,
-// 127.0.0.4, proxy), and legacy/sleep (127.0.0.5, no proxy).
+// Pods for proxy tests, namespace foo unless said otherwise: httpbin (sa httpbin, 127.0.0.2 and
+// ::1 in status.podIPs, proxy, container port `app_port`), other (sa other, 127.0.0.3, proxy),
+// curl (sa curl, 127.0.0.4, proxy), and legacy/sleep (127.0.0.5, no proxy).
 std::string meshPodsYaml(uint16_t app_port);
 // A workload PeerAuthentication selecting app=httpbin with `mode`, and portLevelMtls entries.
 std::string httpbinPolicyYaml(const std::string& mode,
