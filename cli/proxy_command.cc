@@ -133,7 +133,7 @@ int runProxy(ProxyFlags& flags, Streams& streams) {
   }
   px::AdminServer admin(proxy, stats);
   if (flags.options.admin_port >= 0 &&
-      !admin.start(flags.options.bind_address, flags.options.admin_port, error)) {
+      !admin.start(proxy.bindAddress(), flags.options.admin_port, error)) {
     spdlog::error("cannot start the admin server: {}", error);
     proxy.stop();
     return kExitInternal;
@@ -165,10 +165,12 @@ void addPortOptions(CLI::App& app, px::ProxyOptions& options) {
       ->envname("PEERGATE_ADMIN_PORT")
       ->check(CLI::Range(-1, 65535))
       ->capture_default_str();
-  app.add_option("--bind-address", options.bind_address, "Address every listener binds")
+  app.add_option("--bind-address", options.bind_address,
+                 "Address every listener binds; :: is dual-stack (0.0.0.0 on a host without IPv6)")
       ->capture_default_str();
   app.add_option("--app-address", options.app_address,
-                 "Where inbound traffic goes after the proxy (the app's port on this address)")
+                 "Where inbound traffic goes after the proxy (the app's port on this address; "
+                 "IPv6 connections refused at 127.0.0.1 try ::1)")
       ->capture_default_str();
 }
 

@@ -54,12 +54,14 @@ class InboundSession final : public Session {
   void onHandshake(const std::error_code& ec);
   void forwardPlain(std::string_view security);
   void forward(std::string_view security);
+  void connectApp(const asio::ip::address& address, std::string_view security);
   std::string handshakeFailure(const std::error_code& ec) const;
 
   const std::optional<uint16_t> fixed_app_port_;
   asio::steady_timer retry_;
   int port_ = 0;
   std::string source_ip_;
+  bool arrived_over_ipv6_ = false;  // not an IPv4 client of the dual-stack listener
   Mode mode_ = Mode::Permissive;
   std::shared_ptr<const ProxyPolicy> policy_;
   std::shared_ptr<const TlsContexts> tls_;
@@ -73,7 +75,9 @@ class InboundSession final : public Session {
 
 void InboundSession::start() {
   std::error_code ec;
-  source_ip_ = client_.remote_endpoint(ec).address().to_string();
+  const asio::ip::address source = client_.remote_endpoint(ec).address();
+  arrived_over_ipv6_ = source.is_v6() && !source.to_v6().is_v4_mapped();
+  source_ip_ = withoutV4Mapping(source).to_string();
   if (fixed_app_port_) {
     port_ = *fixed_app_port_;
   } else if (std::optional<asio::ip::tcp::endpoint> original = originalDestination(client_)) {
@@ -224,8 +228,20 @@ void InboundSession::forwardPlain(std::string_view security) {
 }
 
 void InboundSession::forward(std::string_view security) {
-  const asio::ip::tcp::endpoint app(context_.app_address, static_cast<uint16_t>(port_));
-  connectUpstream(app, [self = self(), security](const std::error_code& ec) {
+  connectApp(context_.app_address, security);
+}
+
+void InboundSession::connectApp(const asio::ip::address& address, std::string_view security) {
+  const asio::ip::tcp::endpoint app(address, static_cast<uint16_t>(port_));
+  connectUpstream(app, [self = self(), security, address](const std::error_code& ec) {
+    // An IPv6 client of an app that listens on ::1 only: 127.0.0.1 refuses, ::1 takes it. (An
+    // app on [::] or 0.0.0.0 accepts 127.0.0.1, so the first attempt is the one that counts.)
+    if (ec == asio::error::connection_refused && self->arrived_over_ipv6_ &&
+        address == asio::ip::address_v4::loopback()) {
+      std::error_code ignored;
+      self->upstream_.close(ignored);  // reopened for the other family by the next connect
+      return self->connectApp(asio::ip::address_v6::loopback(), security);
+    }
     if (ec) {
       spdlog::warn("inbound: cannot connect to the app on port {}: {}", self->port_, ec.message());
       self->record(self->port_, security, "upstream_failed");

@@ -6,6 +6,7 @@
 #include <spdlog/spdlog.h>
 #include <asio/io_context.hpp>
 #include <asio/ip/tcp.hpp>
+#include <asio/ip/v6_only.hpp>
 #include <asio/post.hpp>
 #include <asio/steady_timer.hpp>
 
@@ -43,6 +44,10 @@ std::unique_ptr<Listener> bindListener(asio::io_context& io, const asio::ip::add
   std::error_code ec;
   listener->acceptor.open(endpoint.protocol(), ec);
   if (!ec) listener->acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
+  // [::] takes IPv4 as well, whatever net.ipv6.bindv6only says: dual-stack pods need both.
+  if (!ec && address.is_v6() && address.is_unspecified()) {
+    listener->acceptor.set_option(asio::ip::v6_only(false), ec);
+  }
   if (!ec) listener->acceptor.bind(endpoint, ec);
   if (!ec) listener->acceptor.listen(asio::socket_base::max_listen_connections, ec);
   if (ec) {
@@ -51,6 +56,18 @@ std::unique_ptr<Listener> bindListener(asio::io_context& io, const asio::ip::add
     return nullptr;
   }
   return listener;
+}
+
+// Whether this host can listen on [::] for both families; false where IPv6 is compiled out or
+// disabled at boot (ipv6.disable=1: no AF_INET6 sockets at all).
+bool dualStackAvailable() {
+  asio::io_context io;
+  tcp::acceptor probe(io);
+  std::error_code ec;
+  probe.open(tcp::v6(), ec);
+  if (!ec) probe.set_option(asio::ip::v6_only(false), ec);
+  if (!ec) probe.bind(tcp::endpoint(asio::ip::address_v6::any(), 0), ec);
+  return !ec;
 }
 
 }  // namespace
@@ -126,13 +143,18 @@ bool ProxyServer::start(std::string& error) {
   // connection an error, not the process a SIGPIPE.
   std::signal(SIGPIPE, SIG_IGN);
   std::error_code ec;
-  const asio::ip::address bind = asio::ip::make_address(options_.bind_address, ec);
+  asio::ip::address bind = asio::ip::make_address(options_.bind_address, ec);
   const asio::ip::address app =
       ec ? asio::ip::address() : asio::ip::make_address(options_.app_address, ec);
   if (ec) {
     error = "bad --bind-address or --app-address: " + ec.message();
     return false;
   }
+  if (bind.is_v6() && bind.is_unspecified() && !dualStackAvailable()) {
+    spdlog::info("no IPv6 on this host: listening on 0.0.0.0 instead of [::]");
+    bind = asio::ip::address_v4::any();
+  }
+  bind_address_ = bind.to_string();
   if (!config_->loadInitial(error)) return false;
   impl_ = std::make_unique<Impl>(SessionContext{stats_, options_.limits, app, *config_, {}});
   auto add = [&](int port, Direction direction) -> Listener* {

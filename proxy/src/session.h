@@ -92,7 +92,11 @@ std::shared_ptr<Session> makeOutboundSession(
     std::optional<asio::ip::tcp::endpoint> fixed_destination);
 
 // The destination an iptables REDIRECT rewrote (SO_ORIGINAL_DST / IP6T_SO_ORIGINAL_DST); nullopt
-// when the connection was not redirected.
+// when the connection was not redirected. An IPv4 connection accepted by a dual-stack listener
+// gets its IPv4 destination (a.b.c.d, never ::ffff:a.b.c.d).
 std::optional<asio::ip::tcp::endpoint> originalDestination(asio::ip::tcp::socket& socket);
+
+// a.b.c.d for ::ffff:a.b.c.d (an IPv4 peer of a dual-stack socket); any other address as it is.
+asio::ip::address withoutV4Mapping(const asio::ip::address& address);
 
 }  // namespace peergate::proxy

@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
 """A tiny TCP tool for the interception test.
 
-  tcp_reply.py serve PORT LABEL   answer each connection with "LABEL <original destination>"
-                                  (SO_ORIGINAL_DST, i.e. where the client meant to go before an
-                                  iptables REDIRECT; the local address when not redirected)
+  tcp_reply.py serve PORT LABEL [ADDRESS]
+      answer each connection with "LABEL <original destination>" (SO_ORIGINAL_DST or
+      IP6T_SO_ORIGINAL_DST, i.e. where the client meant to go before an iptables REDIRECT; the
+      local address when not redirected). ADDRESS defaults to :: (dual-stack: IPv4 clients too);
+      IPv6 destinations print as [ADDRESS]:PORT.
   tcp_reply.py call HOST PORT     print what the server at HOST:PORT answers (3 s limit)
 """
 import socket
@@ -11,22 +13,35 @@ import struct
 import sys
 
 SO_ORIGINAL_DST = 80
+IP6T_SO_ORIGINAL_DST = 80
+MAPPED = "::ffff:"
+
+
+def endpoint(host, port):
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 def original_destination(conn):
+    host, port = conn.getsockname()[:2]
+    mapped = host.startswith(MAPPED)  # an IPv4 client of the dual-stack socket
     try:
-        raw = conn.getsockopt(socket.SOL_IP, SO_ORIGINAL_DST, 16)
-        port = struct.unpack("!H", raw[2:4])[0]
-        return f"{socket.inet_ntoa(raw[4:8])}:{port}"
+        if conn.family == socket.AF_INET or mapped:
+            raw = conn.getsockopt(socket.SOL_IP, SO_ORIGINAL_DST, 16)
+            return endpoint(socket.inet_ntoa(raw[4:8]), struct.unpack("!H", raw[2:4])[0])
+        raw = conn.getsockopt(socket.IPPROTO_IPV6, IP6T_SO_ORIGINAL_DST, 28)
+        address = socket.inet_ntop(socket.AF_INET6, raw[8:24])
+        return endpoint(address, struct.unpack("!H", raw[2:4])[0])
     except OSError:
-        host, port = conn.getsockname()[:2]
-        return f"{host}:{port}"
+        return endpoint(host[len(MAPPED):] if mapped else host, port)
 
 
-def serve(port, label):
-    server = socket.socket()
+def serve(port, label, address):
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    server = socket.socket(family)
     server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    server.bind(("0.0.0.0", port))
+    if address == "::":
+        server.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+    server.bind((address, port))
     server.listen(16)
     server.settimeout(120)  # the test is over long before; never outlive it
     while True:
@@ -46,7 +61,7 @@ def call(host, port):
 
 if __name__ == "__main__":
     if sys.argv[1] == "serve":
-        serve(int(sys.argv[2]), sys.argv[3])
+        serve(int(sys.argv[2]), sys.argv[3], sys.argv[4] if len(sys.argv) > 4 else "::")
     else:
         try:
             call(sys.argv[2], int(sys.argv[3]))

@@ -13,6 +13,7 @@
 #include <fstream>
 #include <functional>
 #include <memory>
+#include <set>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -270,6 +271,73 @@ TEST_CASE("outbound originates mTLS to a destination that runs a proxy", "[proxy
                                           "forwarded") == 1 &&
            chain.server.stats.connections(Direction::Inbound, chain.app.port(), "mtls",
                                           "forwarded") == 1;
+  }));
+}
+
+TEST_CASE("the listeners are dual-stack: IPv4 and IPv6 clients on [::] reach the app",
+          "[proxy][ipv6]") {
+  quietLogs();
+  CHECK(ProxyOptions().bind_address == "::");
+  EchoApp app;
+  ClusterFiles files(app.port(), testing::httpbinPolicyYaml("PERMISSIVE"));
+  RunningProxy proxy(serverOptions(files.dir.path(), {app.port()}, "::"));
+  CHECK(proxy.server.bindAddress() == "::");
+
+  const testing::TlsExchange exchange =
+      exchangeTls(proxy.inbound(), identityDir("curl"), "hello", "::1");
+  CHECK(exchange.handshake);
+  CHECK(exchange.server_id == "spiffe://cluster.local/ns/foo/sa/httpbin");
+  CHECK(exchange.received == "helloEOF:5");
+  CHECK(exchangePlain("::1", proxy.inbound(), "six") == "sixEOF:3");
+  CHECK(exchangePlain("127.0.0.1", proxy.inbound(), "four") == "fourEOF:4");
+  CHECK(app.connections() == 3);
+
+  // The gate sees the IPv4 client as 127.0.0.1, never as ::ffff:127.0.0.1.
+  CHECK(eventually([&] {
+    return proxy.stats.connections(Direction::Inbound, app.port(), "plaintext", "forwarded") == 2;
+  }));
+  const auto observations = validation::decodeObservations(
+      proxy.stats.renderObservations(*proxy.server.config().policy(), ProxyStats::Clock::now()),
+      "identities.json");
+  REQUIRE(observations.ok());
+  std::set<std::string> plaintext_sources;
+  for (const validation::Observation& entry : observations.value().entries) {
+    if (entry.security == "plaintext") plaintext_sources.insert(entry.source_ip);
+  }
+  CHECK(plaintext_sources == std::set<std::string>{"127.0.0.1", "::1"});
+}
+
+TEST_CASE("an IPv6 client reaches an app listening on ::1 only; an IPv4 client stays at 127.0.0.1",
+          "[proxy][ipv6]") {
+  quietLogs();
+  EchoApp app("", "::1");
+  ClusterFiles files(app.port(), testing::httpbinPolicyYaml("DISABLE"));
+  RunningProxy proxy(serverOptions(files.dir.path(), {app.port()}, "::"));
+
+  CHECK(exchangePlain("::1", proxy.inbound(), "six") == "sixEOF:3");
+  CHECK(exchangePlain("127.0.0.1", proxy.inbound(), "four").empty());
+  CHECK(eventually([&] {
+    return proxy.stats.connections(Direction::Inbound, app.port(), "plaintext", "forwarded") == 1 &&
+           proxy.stats.connections(Direction::Inbound, app.port(), "plaintext",
+                                   "upstream_failed") == 1;
+  }));
+  CHECK(app.connections() == 1);
+}
+
+TEST_CASE("outbound to a dual-stack pod's IPv6 address originates mTLS and checks its identity",
+          "[proxy][ipv6]") {
+  quietLogs();
+  EchoApp app;
+  ClusterFiles files(app.port(), testing::httpbinPolicyYaml("STRICT"));
+  // httpbin's status.podIPs has ::1: the client must find its identity by that address.
+  RunningProxy server(serverOptions(files.dir.path(), {app.port()}, "::1"));
+  RunningProxy client(OutboundChain::clientOptions(files.dir.path(), "::1", server.inbound()));
+
+  CHECK(exchangePlain("127.0.0.1", client.outbound(), "via six") == "via sixEOF:7");
+  CHECK(eventually([&] {
+    return client.stats.connections(Direction::Outbound, server.inbound(), "mtls", "forwarded") ==
+               1 &&
+           server.stats.connections(Direction::Inbound, app.port(), "mtls", "forwarded") == 1;
   }));
 }
 

@@ -117,23 +117,41 @@ fs::path identityDir(const std::string& name) {
   return dir->path() / name;
 }
 
-EchoApp::EchoApp(std::string greeting, AppTls tls) : greeting_(std::move(greeting)) {
+SocketAddress socketAddress(const std::string& ip, uint16_t port) {
+  SocketAddress address;
+  if (ip.find(':') != std::string::npos) {
+    auto* v6 = reinterpret_cast<sockaddr_in6*>(&address.storage);
+    v6->sin6_family = AF_INET6;
+    v6->sin6_port = htons(port);
+    REQUIRE(::inet_pton(AF_INET6, ip.c_str(), &v6->sin6_addr) == 1);
+    address.length = sizeof(sockaddr_in6);
+  } else {
+    auto* v4 = reinterpret_cast<sockaddr_in*>(&address.storage);
+    v4->sin_family = AF_INET;
+    v4->sin_port = htons(port);
+    REQUIRE(::inet_pton(AF_INET, ip.c_str(), &v4->sin_addr) == 1);
+    address.length = sizeof(sockaddr_in);
+  }
+  return address;
+}
+
+EchoApp::EchoApp(std::string greeting, AppTls tls, const std::string& ip)
+    : greeting_(std::move(greeting)) {
   if (tls == AppTls::Own) {
     tls_ = SSL_CTX_new(TLS_server_method());
     REQUIRE(tls_ != nullptr);
     useIdentity(tls_, identityDir("app-tls"));
     SSL_CTX_set_alpn_select_cb(tls_, &selectAppAlpn, nullptr);
   }
-  listen_fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+  SocketAddress address = socketAddress(ip, 0);
+  listen_fd_ = ::socket(address.storage.ss_family, SOCK_STREAM, 0);
   REQUIRE(listen_fd_ >= 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  REQUIRE(::bind(listen_fd_, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0);
+  REQUIRE(::bind(listen_fd_, address.get(), address.length) == 0);
   REQUIRE(::listen(listen_fd_, 64) == 0);
-  socklen_t length = sizeof address;
-  ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&address), &length);
-  port_ = ntohs(address.sin_port);
+  ::getsockname(listen_fd_, address.get(), &address.length);
+  port_ = address.storage.ss_family == AF_INET6
+              ? ntohs(reinterpret_cast<const sockaddr_in6*>(&address.storage)->sin6_port)
+              : ntohs(reinterpret_cast<const sockaddr_in*>(&address.storage)->sin_port);
   acceptor_ = std::thread([this] { acceptLoop(); });
 }
 
@@ -214,13 +232,10 @@ void EchoApp::serveTls(int fd) {
 }
 
 int connectTcp(const std::string& ip, uint16_t port) {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_port = htons(port);
-  ::inet_pton(AF_INET, ip.c_str(), &address.sin_addr);
+  SocketAddress address = socketAddress(ip, port);
+  const int fd = ::socket(address.storage.ss_family, SOCK_STREAM, 0);
   setTimeouts(fd);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) {
+  if (::connect(fd, address.get(), address.length) != 0) {
     ::close(fd);
     return -1;
   }
@@ -269,16 +284,19 @@ std::string exchangePlain(const std::string& ip, uint16_t port, const std::strin
   return received;
 }
 
-TlsExchange exchangeTls(uint16_t port, const fs::path& certs, const std::string& payload) {
+TlsExchange exchangeTls(uint16_t port, const fs::path& certs, const std::string& payload,
+                        const std::string& ip) {
   TlsClientOptions options;
   options.certs = certs;
+  options.ip = ip;
   return exchangeTls(port, options, payload);
 }
 
 TlsExchange exchangeTls(uint16_t port, const TlsClientOptions& options,
                         const std::string& payload) {
+  const std::string& ip = options.ip;
   TlsExchange result;
-  const int fd = connectTcp("127.0.0.1", port);
+  const int fd = connectTcp(ip, port);
   if (fd < 0) return result;
   SSL_CTX* ctx = clientContext(options);
   SSL* ssl = SSL_new(ctx);
@@ -359,7 +377,10 @@ std::string meshPodsYaml(uint16_t app_port) {
         << "\n    image: example/" << name << "\n";
     if (port != 0) out << "    ports: [{containerPort: " << port << "}]\n";
     if (proxy) out << "  - name: peergate-proxy\n    image: peergate\n";
-    out << "status: {podIP: " << ip << "}\n---\n";
+    out << "status: {podIP: " << ip;
+    // httpbin is dual-stack: its IPv6 address is ::1.
+    if (name == "httpbin") out << ", podIPs: [{ip: " << ip << "}, {ip: \"::1\"}]";
+    out << "}\n---\n";
     return out.str();
   };
   return "apiVersion: v1\nkind: Namespace\nmetadata: {name: foo}\n---\n"

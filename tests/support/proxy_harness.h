@@ -3,6 +3,8 @@
 // Real sockets for proxy tests: an app server, plaintext and TLS clients, the test identities of
 // tests/testdata/proxy/gen.sh, and cluster-state files. Every blocking call has a timeout.
 
+#include <sys/socket.h>
+
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -21,19 +23,30 @@ namespace peergate::testing {
 // identityDir("curl") holds cert.pem key.pem ca.pem.
 std::filesystem::path identityDir(const std::string& name);
 
+// A socket address for an IPv4 or IPv6 literal ("127.0.0.1", "::1").
+struct SocketAddress {
+  sockaddr_storage storage{};
+  socklen_t length = 0;
+  sockaddr* get() { return reinterpret_cast<sockaddr*>(&storage); }
+};
+SocketAddress socketAddress(const std::string& ip, uint16_t port);
+
 // Whether an EchoApp speaks TLS itself: `Own` terminates TLS with the non-mesh certificate of
 // identityDir("app-tls") (DNS:app.example) and selects ALPN "h2", else "http/1.1", when offered —
 // an app that was HTTPS before the mesh came.
 enum class AppTls { None, Own };
 
-// An app on 127.0.0.1:<ephemeral>: echoes every byte; at the client's end of stream (a FIN, or a
-// close_notify with AppTls::Own) it writes "EOF:<bytes received>" and closes, so a lost
-// half-close shows as a missing trailer. With a greeting it speaks first (a server-speaks-first
-// protocol).
+// An app on 127.0.0.1:<ephemeral> (or `ip`, e.g. "::1"): echoes every byte; at the client's end
+// of stream (a FIN, or a close_notify with AppTls::Own) it writes "EOF:<bytes received>" and
+// closes, so a lost half-close shows as a missing trailer. With a greeting it speaks first (a
+// server-speaks-first protocol).
 class EchoApp {
  public:
-  explicit EchoApp(std::string greeting = "", AppTls tls = AppTls::None);
+  explicit EchoApp(std::string greeting = "", AppTls tls = AppTls::None,
+                   const std::string& ip = "127.0.0.1");
   explicit EchoApp(AppTls tls) : EchoApp("", tls) {}
+  EchoApp(std::string greeting, const std::string& ip)
+      : EchoApp(std::move(greeting), AppTls::None, ip) {}
   ~EchoApp();
   EchoApp(const EchoApp&) = delete;
   EchoApp& operator=(const EchoApp&) = delete;
@@ -60,7 +73,8 @@ class EchoApp {
   std::thread acceptor_;
 };
 
-// A connected TCP socket (-1 on failure) with 5 s send/receive timeouts.
+// A connected TCP socket to an IPv4 or IPv6 address (-1 on failure) with 5 s send/receive
+// timeouts.
 int connectTcp(const std::string& ip, uint16_t port);
 bool sendAll(int fd, const std::string& data);
 // Reads until end of stream, an error or the socket's timeout.
@@ -85,15 +99,16 @@ struct TlsClientOptions {
   std::string host;               // SNI, and the DNS name the server's certificate must carry
   // > 0: the ClientHello goes out in two TCP segments this far apart.
   std::chrono::milliseconds hello_pause{0};
+  std::string ip = "127.0.0.1";  // the address to connect to ("::1" for IPv6)
 };
 
-// A TLS client to 127.0.0.1:`port`: handshake, send `payload`, close_notify (half-close), read
+// A TLS client to options.ip:`port`: handshake, send `payload`, close_notify (half-close), read
 // to the end.
 TlsExchange exchangeTls(uint16_t port, const TlsClientOptions& options, const std::string& payload);
 // The same with the identity in `certs`, no ALPN and the server not verified (the tests check
 // what the proxy decides).
 TlsExchange exchangeTls(uint16_t port, const std::filesystem::path& certs,
-                        const std::string& payload);
+                        const std::string& payload, const std::string& ip = "127.0.0.1");
 
 // A fresh directory under the system temp dir, removed by the destructor.
 class TempDir {
@@ -111,9 +126,9 @@ class TempDir {
 // Writes `text` to `path` through a temporary file and a rename, as kubelet and editors do.
 void writeFileAtomically(const std::filesystem::path& path, const std::string& text);
 
-// Pods for proxy tests, namespace foo unless said otherwise: httpbin (sa httpbin, 127.0.0.2,
-// proxy, container port `app_port`), other (sa other, 127.0.0.3, proxy), curl (sa curl,
-// 127.0.0.4, proxy), and legacy/sleep (127.0.0.5, no proxy).
+// Pods for proxy tests, namespace foo unless said otherwise: httpbin (sa httpbin, 127.0.0.2 and
+// ::1 in status.podIPs, proxy, container port `app_port`), other (sa other, 127.0.0.3, proxy),
+// curl (sa curl, 127.0.0.4, proxy), and legacy/sleep (127.0.0.5, no proxy).
 std::string meshPodsYaml(uint16_t app_port);
 // A workload PeerAuthentication selecting app=httpbin with `mode`, and portLevelMtls entries.
 std::string httpbinPolicyYaml(const std::string& mode,

@@ -5,6 +5,7 @@
 #include <optional>
 
 #include "peergate/validation/injection.h"
+#include "peergate/validation/ip_address.h"
 #include "peergate/validation/resolve.h"
 
 namespace peergate::validation {
@@ -93,12 +94,13 @@ std::optional<Error> decodePeers(const json& object, PeerIndex& index) {
     if (!ip) return ip.error();
     if (!id) return id.error();
     if (!workload) return workload.error();
-    index.workload_by_ip[ip.value()] = workload.value();
-    index.proxied_peers[ip.value()] = {std::move(id).value(), std::move(workload).value()};
+    const std::string key = canonicalIp(ip.value()).value_or(ip.value());
+    index.workload_by_ip[key] = workload.value();
+    index.proxied_peers[key] = {std::move(id).value(), std::move(workload).value()};
   }
   for (const auto& [ip, workload] : others.items()) {
     if (!workload.is_string()) return policyError("feed.decode", "workloads." + ip + ": string");
-    index.workload_by_ip[ip] = workload.get<std::string>();
+    index.workload_by_ip[canonicalIp(ip).value_or(ip)] = workload.get<std::string>();
   }
   return std::nullopt;
 }
@@ -112,12 +114,12 @@ Mode DataplanePolicy::modeForPort(int64_t port) const {
 }
 
 const ProxiedPeer* DataplanePolicy::peerFor(const std::string& ip) const {
-  auto it = peers->proxied_peers.find(ip);
+  auto it = peers->proxied_peers.find(canonicalIp(ip).value_or(ip));
   return it == peers->proxied_peers.end() ? nullptr : &it->second;
 }
 
 std::string DataplanePolicy::workloadAt(const std::string& ip) const {
-  auto it = peers->workload_by_ip.find(ip);
+  auto it = peers->workload_by_ip.find(canonicalIp(ip).value_or(ip));
   return it == peers->workload_by_ip.end() ? std::string() : it->second;
 }
 
@@ -128,11 +130,14 @@ PeerIndex indexPeers(const ClusterState& state, const std::string& trust_domain)
     pods.push_back(workload);
     const std::string name = workload->meta.namespace_name + "/" + workload->meta.name;
     for (const Workload* pod : pods) {
-      if (pod->pod_ip.empty()) continue;
-      index.workload_by_ip[pod->pod_ip] = name;
+      if (pod->pod_ips.empty()) continue;
       const Namespace* ns = state.findNamespace(pod->meta.namespace_name);
-      if (!decideDataplane(*pod, ns, state.mesh()).injected_now) continue;
-      index.proxied_peers[pod->pod_ip] = {spiffeIdOf(trust_domain, *pod), name};
+      const bool proxied = decideDataplane(*pod, ns, state.mesh()).injected_now;
+      // Every address of a dual-stack pod: an IPv6 destination needs its identity as well.
+      for (const std::string& ip : pod->pod_ips) {
+        index.workload_by_ip[ip] = name;
+        if (proxied) index.proxied_peers[ip] = {spiffeIdOf(trust_domain, *pod), name};
+      }
     }
   }
   return index;

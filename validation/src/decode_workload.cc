@@ -1,7 +1,10 @@
+#include <algorithm>
 #include <array>
 #include <utility>
 
 #include "decode_kinds.h"
+#include "decode_messages.h"
+#include "peergate/validation/ip_address.h"
 
 namespace peergate::validation::detail {
 namespace {
@@ -139,6 +142,46 @@ void readPodSpec(const Json& spec, const Path& spec_path, FieldReader& reader,
   summary.host_network = reader.boolean(spec, host_network_path).value_or(false);
 }
 
+// One pod IP: canonical text, or a "schema.value" error naming the field. "" reads as absent
+// (a pod not yet scheduled).
+void addPodIp(const Json& parent, const Path& path, FieldReader& reader,
+              std::vector<std::string>& ips) {
+  const std::optional<std::string> text = reader.text(parent, path);
+  if (!text || text->empty()) return;
+  std::optional<std::string> ip = canonicalIp(*text);
+  if (!ip) {
+    reader.report("schema.value", path,
+                  quoteText(*text) + " is not an IP address (such as 10.1.0.7 or fd00::7)");
+    return;
+  }
+  if (std::find(ips.begin(), ips.end(), *ip) == ips.end()) ips.push_back(std::move(*ip));
+}
+
+// status.podIP, and status.podIPs: [{ip: 10.1.0.7}, {ip: fd00::7}] of a dual-stack pod (whose
+// first entry repeats podIP).
+void readPodIps(const Json& status, const Path& status_path, FieldReader& reader,
+                std::vector<std::string>& ips) {
+  const Path pod_ip_path = status_path.key("podIP");
+  addPodIp(status, pod_ip_path, reader, ips);
+  const Path pod_ips_path = status_path.key("podIPs");
+  const Json* list = reader.list(status, pod_ips_path);
+  if (list == nullptr) return;
+  for (std::size_t i = 0; i < list->size(); ++i) {
+    const Path entry_path = pod_ips_path.index(i);
+    const Json& entry = (*list)[i];
+    if (!entry.is_object()) {
+      reader.expected(entry_path, "a map with ip", entry);
+      continue;
+    }
+    const Path ip_path = entry_path.key("ip");
+    if (reader.value(entry, ip_path) == nullptr) {
+      reader.required(ip_path, "every podIPs entry names its address");
+      continue;
+    }
+    addPodIp(entry, ip_path, reader, ips);
+  }
+}
+
 }  // namespace
 
 bool decodeWorkload(const Json& object, std::string_view kind, FieldReader& reader,
@@ -193,8 +236,7 @@ bool decodeWorkload(const Json& object, std::string_view kind, FieldReader& read
   workload.is_live = !workload.meta.uid.empty() || reader.value(object, status_path) != nullptr;
   if (kind == "Pod") {
     if (const Json* status = reader.map(object, status_path)) {
-      const Path pod_ip_path = status_path.key("podIP");
-      workload.pod_ip = reader.text(*status, pod_ip_path).value_or("");
+      readPodIps(*status, status_path, reader, workload.pod_ips);
     }
   }
 

@@ -28,7 +28,7 @@ spec:
   containers:
   - {name: httpbin, image: httpbin, ports: [{containerPort: 8000}, {containerPort: 9000}]}
   - {name: peergate-proxy, image: peergate}
-status: {podIP: 10.1.0.2}
+status: {podIP: 10.1.0.2, podIPs: [{ip: 10.1.0.2}, {ip: "fd00:10:1::2"}]}
 ---
 apiVersion: apps/v1
 kind: Deployment
@@ -46,7 +46,7 @@ kind: Pod
 metadata: {name: legacy, namespace: foo, uid: u2, labels: {app: legacy}}
 spec:
   containers: [{name: legacy, image: legacy}]
-status: {podIP: 10.1.0.9}
+status: {podIP: 10.1.0.9, podIPs: [{ip: 10.1.0.9}, {ip: "fd00:10:1::9"}]}
 ---
 apiVersion: security.istio.io/v1
 kind: PeerAuthentication
@@ -94,6 +94,22 @@ TEST_CASE("knows which pod IPs run a proxy and the identity each must present", 
   CHECK(policy.workloadAt("10.1.0.9") == "foo/legacy");
 }
 
+TEST_CASE("a dual-stack pod is found by each of its addresses, however spelled", "[proxy]") {
+  const ProxyPolicy policy = build(kPods, "legacy", "example.org");
+  for (const char* ip :
+       {"fd00:10:1::2", "fd00:10:1:0::2", "FD00:10:1:0:0:0:0:2", "10.1.0.2", "::ffff:10.1.0.2"}) {
+    CAPTURE(ip);
+    const ProxiedPeer* httpbin = policy.peerFor(ip);
+    REQUIRE(httpbin != nullptr);
+    CHECK(httpbin->spiffe_id == "spiffe://example.org/ns/foo/sa/httpbin");
+    CHECK(policy.workloadAt(ip) == "foo/httpbin");
+  }
+  CHECK(policy.peerFor("fd00:10:1::9") == nullptr);  // legacy: no proxy on either family
+  CHECK(policy.workloadAt("fd00:10:1:0::9") == "foo/legacy");
+  CHECK(policy.peerFor("fd00:10:1::3") == nullptr);
+  CHECK(policy.peers->proxied_peers.size() == 2);
+}
+
 TEST_CASE("a pod missing from the cluster state is a startup error naming it", "[proxy]") {
   validation::Inputs inputs;
   REQUIRE(validation::decodeInto(kPods, "state.yaml", inputs).ok());
@@ -135,6 +151,8 @@ TEST_CASE("the policy feed's JSON carries the whole policy across", "[proxy]") {
   REQUIRE(policy.peerFor("10.1.0.2") != nullptr);
   CHECK(policy.peerFor("10.1.0.2")->spiffe_id == "spiffe://cluster.local/ns/foo/sa/httpbin");
   CHECK(policy.workloadAt("10.1.0.9") == "foo/legacy");
+  REQUIRE(policy.peerFor("fd00:10:1::2") != nullptr);
+  CHECK(policy.workloadAt("fd00:10:1::9") == "foo/legacy");
 }
 
 TEST_CASE("a malformed policy feed reply is an error naming the field", "[proxy]") {

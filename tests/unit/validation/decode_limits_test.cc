@@ -160,8 +160,8 @@ TEST_CASE("a 50 MB List decodes item by item", "[decode]") {
   CHECK(last.meta.source.document == static_cast<int>(kPods - 1));
   CHECK(last.meta.source.line == static_cast<int>(kPods + 3));
   CHECK(last.spec.probes.at(0).port == 8080);
-  CHECK(last.pod_ip ==
-        "10.0." + std::to_string((kPods - 1) % 250) + "." + std::to_string((kPods - 1) % 200));
+  CHECK(last.pod_ips == std::vector<std::string>{"10.0." + std::to_string((kPods - 1) % 250) + "." +
+                                                 std::to_string((kPods - 1) % 200)});
 }
 
 TEST_CASE("a 50 MB garbage blob is one error, found at once", "[decode]") {

@@ -312,7 +312,7 @@ status:
   CHECK(pod.meta.owners[0].kind == "ReplicaSet");
   CHECK(pod.meta.owners[0].name == "web-7d9f");
   CHECK(pod.is_live);
-  CHECK(pod.pod_ip == "10.1.2.3");
+  CHECK(pod.pod_ips == std::vector<std::string>{"10.1.2.3"});
   CHECK(pod.spec.host_network);
   CHECK(pod.spec.service_account == "legacy-sa");
   CHECK(pod.spec.containers == std::vector<std::string>{"web", "side"});
@@ -337,6 +337,54 @@ status:
     const Probe& probe = pod.spec.probes[i];
     CHECK(std::tie(probe.container, probe.type, probe.handler, probe.port) == expected[i]);
   }
+}
+
+TEST_CASE("a dual-stack Pod carries every address of status.podIPs, canonical and once",
+          "[decode]") {
+  const Inputs inputs = decodeClean(R"(apiVersion: v1
+kind: Pod
+metadata: {name: web, namespace: shop}
+status:
+  podIP: 10.1.2.3
+  podIPs: [{ip: 10.1.2.3}, {ip: "FD00:0:0::5"}, {ip: "fd00::5"}]
+)");
+  REQUIRE(inputs.workloads.size() == 1);
+  CHECK(inputs.workloads[0].pod_ips == std::vector<std::string>{"10.1.2.3", "fd00::5"});
+}
+
+TEST_CASE("a pod IP that is not an address is an error at its path", "[decode]") {
+  using Row = std::tuple<std::string, std::string, std::string, std::string>;
+  const auto [status, code, path,
+              message] = GENERATE(table<std::string, std::string, std::string, std::string>({
+      Row{"{podIP: 10.1.2}", "schema.value", "status.podIP",
+          "\"10.1.2\" is not an IP address (such as 10.1.0.7 or fd00::7)"},
+      Row{"{podIPs: [{ip: 10.1.2.3}, {ip: \"fd00::zz\"}]}", "schema.value", "status.podIPs[1].ip",
+          "\"fd00::zz\" is not an IP address (such as 10.1.0.7 or fd00::7)"},
+      Row{"{podIPs: [{ip: \"fe80::1%eth0\"}]}", "schema.value", "status.podIPs[0].ip",
+          "\"fe80::1%eth0\" is not an IP address (such as 10.1.0.7 or fd00::7)"},
+      Row{"{podIPs: [fd00::5]}", "schema.type", "status.podIPs[0]",
+          "expected a map with ip, got a string"},
+      Row{"{podIPs: [{}]}", "schema.required", "status.podIPs[0].ip",
+          "is required: every podIPs entry names its address"},
+      Row{"{podIPs: fd00::5}", "schema.type", "status.podIPs", "expected a list, got a string"},
+  }));
+  CAPTURE(status);
+  Inputs inputs;
+  const DecodeOutcome outcome = decode(
+      "apiVersion: v1\nkind: Pod\nmetadata: {name: web, namespace: shop}\nstatus: " + status + "\n",
+      inputs);
+  REQUIRE(outcome.errors.size() == 1);
+  CHECK(outcome.errors[0].code == code);
+  CHECK(outcome.errors[0].path == path);
+  CHECK(outcome.errors[0].message == message);
+}
+
+TEST_CASE("an empty podIP is a pod without an address yet", "[decode]") {
+  const Inputs inputs = decodeClean(
+      "apiVersion: v1\nkind: Pod\nmetadata: {name: web, namespace: shop}\n"
+      "status: {phase: Pending, podIP: \"\"}\n");
+  REQUIRE(inputs.workloads.size() == 1);
+  CHECK(inputs.workloads[0].pod_ips.empty());
 }
 
 TEST_CASE("a pod without a service account runs as default", "[decode]") {
@@ -556,7 +604,7 @@ TEST_CASE("a kubectl List in JSON decodes item by item, kind after items", "[dec
   CHECK(inputs.workloads[0].meta.source.document == 0);
   CHECK(inputs.workloads[0].meta.source.line == 4);
   CHECK(inputs.workloads[0].is_live);
-  CHECK(inputs.workloads[0].pod_ip == "10.1.0.12");
+  CHECK(inputs.workloads[0].pod_ips == std::vector<std::string>{"10.1.0.12"});
   CHECK(inputs.workloads[1].meta.name == "curl-55c8-q1");
   CHECK(inputs.workloads[1].meta.source.document == 1);
   REQUIRE(inputs.peer_authentications.size() == 1);

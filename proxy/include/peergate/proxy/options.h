@@ -57,9 +57,12 @@ struct ProxyOptions {
   std::string certs_dir;                 // cert.pem key.pem ca.pem
   ControlPlaneConnection control_plane;  // when its address is set, instead of the two above
   std::string trust_domain;              // "" = the mesh config's (default cluster.local)
-  std::string bind_address = "0.0.0.0";
-  std::string app_address = "127.0.0.1";  // where decrypted inbound traffic goes
-  int inbound_port = 15006;               // 0: ephemeral; -1: no listener
+  // "::" listens dual-stack (IPv4 arrives as ::ffff:a.b.c.d), 0.0.0.0 on a host without IPv6.
+  std::string bind_address = "::";
+  // Where decrypted inbound traffic goes. A connection that arrived over IPv6 and is refused at
+  // 127.0.0.1 tries ::1 (an app listening on ::1 only); one on [::] or 0.0.0.0 takes 127.0.0.1.
+  std::string app_address = "127.0.0.1";
+  int inbound_port = 15006;  // 0: ephemeral; -1: no listener
   int outbound_port = 15001;
   int admin_port = 15020;
   std::vector<InboundMapping> inbound_map;

@@ -38,6 +38,9 @@ class ProxyServer {
   // In the order of options.inbound_map / outbound_map.
   const std::vector<uint16_t>& inboundMapPorts() const { return inbound_map_ports_; }
   const std::vector<uint16_t>& outboundMapPorts() const { return outbound_map_ports_; }
+  // The address the listeners bound after start(): options.bind_address, or 0.0.0.0 when that
+  // is "::" and the host has no IPv6. The admin server binds the same.
+  const std::string& bindAddress() const { return bind_address_; }
 
   // Serving: listeners bound, policy and certificate loaded, not draining.
   bool ready() const { return ready_.load(); }
@@ -55,6 +58,7 @@ class ProxyServer {
   uint16_t outbound_port_ = 0;
   std::vector<uint16_t> inbound_map_ports_;
   std::vector<uint16_t> outbound_map_ports_;
+  std::string bind_address_;
   std::atomic<bool> ready_{false};
 };
 

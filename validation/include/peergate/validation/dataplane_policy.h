@@ -29,7 +29,8 @@ struct ProxiedPeer {
 // Every pod IP of a snapshot, and those that run a proxy. Shared by every proxy's policy: it
 // does not depend on who asks.
 struct PeerIndex {
-  std::map<std::string, ProxiedPeer> proxied_peers;   // by status.podIP
+  // Keyed by canonical IP (ip_address.h): status.podIP and every status.podIPs entry.
+  std::map<std::string, ProxiedPeer> proxied_peers;
   std::map<std::string, std::string> workload_by_ip;  // every pod IP → "ns/name"
   bool operator==(const PeerIndex&) const = default;
 };
@@ -46,9 +47,10 @@ struct DataplanePolicy {
 
   // The resolved mode for an inbound (container) port; never Unset.
   Mode modeForPort(int64_t port) const;
-  // nullptr when `ip` is not a pod with a proxy.
+  // nullptr when `ip` is not a pod with a proxy. Any spelling of the address finds it
+  // ("fd00:0::5", "::ffff:10.0.0.5").
   const ProxiedPeer* peerFor(const std::string& ip) const;
-  // "ns/name" of the workload that has `ip`; "" when unknown.
+  // "ns/name" of the workload that has `ip` (any spelling); "" when unknown.
   std::string workloadAt(const std::string& ip) const;
 };
 

@@ -112,7 +112,8 @@ struct Workload {
   Labels pod_annotations;
   PodSpecSummary spec;
   bool is_live = false;  // a Pod read back from a cluster (has uid or status)
-  std::string pod_ip;    // status.podIP when known
+  // status.podIP and every status.podIPs[].ip (dual-stack), canonical (ip_address.h), each once.
+  std::vector<std::string> pod_ips;
   ObjectRef ref() const { return {kind, meta.namespace_name, meta.name}; }
 };
 
