@@ -283,8 +283,9 @@ TEST_CASE("the listeners are dual-stack: IPv4 and IPv6 clients on [::] reach the
   RunningProxy proxy(serverOptions(files.dir.path(), {app.port()}, "::"));
   CHECK(proxy.server.bindAddress() == "::");
 
-  const testing::TlsExchange exchange =
-      exchangeTls(proxy.inbound(), identityDir("curl"), "hello", "::1");
+  testing::TlsClientOptions over_ipv6 = meshClient("curl");
+  over_ipv6.ip = "::1";
+  const testing::TlsExchange exchange = exchangeTls(proxy.inbound(), over_ipv6, "hello");
   CHECK(exchange.handshake);
   CHECK(exchange.server_id == "spiffe://cluster.local/ns/foo/sa/httpbin");
   CHECK(exchange.received == "helloEOF:5");
