@@ -164,24 +164,6 @@ std::chrono::system_clock::time_point notAfter(X509* cert) {
   return std::chrono::system_clock::from_time_t(timegm(&tm));
 }
 
-// Inbound: the first of kInboundAlpn the client offered, so a mesh client sees it was recognised;
-// nothing (no ALPN in the answer) when it offered none of them.
-int selectMeshAlpn(SSL*, const unsigned char** out, unsigned char* out_size,
-                   const unsigned char* offered, unsigned int offered_size, void*) {
-  static const std::string preference = alpnWireFormat(kInboundAlpn);
-  unsigned char* selected = nullptr;
-  unsigned char selected_size = 0;
-  if (SSL_select_next_proto(&selected, &selected_size,
-                            reinterpret_cast<const unsigned char*>(preference.data()),
-                            static_cast<unsigned int>(preference.size()), offered,
-                            offered_size) != OPENSSL_NPN_NEGOTIATED) {
-    return SSL_TLSEXT_ERR_NOACK;
-  }
-  *out = selected;
-  *out_size = selected_size;
-  return SSL_TLSEXT_ERR_OK;
-}
-
 // Outbound: kOutboundAlpn, which tells a PERMISSIVE port (ours or an Istio sidecar's) that this
 // TLS is mesh mTLS to terminate rather than the app's own TLS to pass through.
 bool offerMeshAlpn(SSL_CTX* client) {
@@ -198,6 +180,22 @@ SSL* newSsl(SSL_CTX* ctx, PeerVerification* verification) {
 }
 
 }  // namespace
+
+int selectPreferredAlpn(SSL*, const unsigned char** out, unsigned char* out_size,
+                        const unsigned char* offered, unsigned int offered_size, void* preference) {
+  const auto& wire = *static_cast<const std::string*>(preference);
+  unsigned char* selected = nullptr;
+  unsigned char selected_size = 0;
+  if (SSL_select_next_proto(&selected, &selected_size,
+                            reinterpret_cast<const unsigned char*>(wire.data()),
+                            static_cast<unsigned int>(wire.size()), offered,
+                            offered_size) != OPENSSL_NPN_NEGOTIATED) {
+    return SSL_TLSEXT_ERR_NOACK;
+  }
+  *out = selected;
+  *out_size = selected_size;
+  return SSL_TLSEXT_ERR_OK;
+}
 
 std::string readCertsContent(const fs::path& dir) {
   std::string content;
@@ -242,7 +240,10 @@ std::shared_ptr<const TlsContexts> TlsContexts::fromPem(const std::string& cert_
   SSL_CTX_set_verify(contexts->server_, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT,
                      &verifyPeer);
   SSL_CTX_set_verify(contexts->client_, SSL_VERIFY_PEER, &verifyPeer);
-  SSL_CTX_set_alpn_select_cb(contexts->server_, &selectMeshAlpn, nullptr);
+  // The first of kInboundAlpn the client offered, so a mesh client sees it was recognised.
+  static const std::string inbound_alpn = alpnWireFormat(kInboundAlpn);
+  SSL_CTX_set_alpn_select_cb(contexts->server_, &selectPreferredAlpn,
+                             const_cast<std::string*>(&inbound_alpn));
   SSL_CTX_clear_options(contexts->client_, SSL_OP_NO_TICKET);
   enableServerTickets(contexts->server_);
   enableClientSessionCache(contexts->client_);

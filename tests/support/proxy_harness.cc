@@ -16,6 +16,9 @@
 #include <openssl/x509v3.h>
 #include <catch2/catch.hpp>
 
+#include "peergate/proxy/client_hello.h"
+#include "peergate/proxy/tls_contexts.h"
+
 namespace peergate::testing {
 namespace fs = std::filesystem;
 
@@ -50,12 +53,8 @@ void useIdentity(SSL_CTX* ctx, const fs::path& certs) {
 }
 
 std::string alpnWire(const std::vector<std::string>& protocols) {
-  std::string wire;
-  for (const std::string& protocol : protocols) {
-    wire += static_cast<char>(protocol.size());
-    wire += protocol;
-  }
-  return wire;
+  const std::vector<std::string_view> views(protocols.begin(), protocols.end());
+  return proxy::alpnWireFormat(views);
 }
 
 SSL_CTX* clientContext(const TlsClientOptions& options) {
@@ -73,23 +72,6 @@ SSL_CTX* clientContext(const TlsClientOptions& options) {
                                     static_cast<unsigned int>(wire.size())) == 0);
   }
   return ctx;
-}
-
-// The app's choice: h2, else http/1.1, else no ALPN.
-int selectAppAlpn(SSL*, const unsigned char** out, unsigned char* out_size,
-                  const unsigned char* offered, unsigned int offered_size, void*) {
-  static const std::string preference = alpnWire({"h2", "http/1.1"});
-  unsigned char* selected = nullptr;
-  unsigned char selected_size = 0;
-  if (SSL_select_next_proto(&selected, &selected_size,
-                            reinterpret_cast<const unsigned char*>(preference.data()),
-                            static_cast<unsigned int>(preference.size()), offered,
-                            offered_size) != OPENSSL_NPN_NEGOTIATED) {
-    return SSL_TLSEXT_ERR_NOACK;
-  }
-  *out = selected;
-  *out_size = selected_size;
-  return SSL_TLSEXT_ERR_OK;
 }
 
 std::string readTls(SSL* ssl) {
@@ -141,7 +123,10 @@ EchoApp::EchoApp(std::string greeting, AppTls tls, const std::string& ip)
     tls_ = SSL_CTX_new(TLS_server_method());
     REQUIRE(tls_ != nullptr);
     useIdentity(tls_, identityDir("app-tls"));
-    SSL_CTX_set_alpn_select_cb(tls_, &selectAppAlpn, nullptr);
+    // The app's choice: h2, else http/1.1, else no ALPN.
+    static const std::string app_alpn = alpnWire({"h2", "http/1.1"});
+    SSL_CTX_set_alpn_select_cb(tls_, &proxy::selectPreferredAlpn,
+                               const_cast<std::string*>(&app_alpn));
   }
   SocketAddress address = socketAddress(ip, 0);
   listen_fd_ = ::socket(address.storage.ss_family, SOCK_STREAM, 0);

@@ -180,9 +180,8 @@ Reach reachOf(const ClusterState& snapshot, const Change& change) {
 // (it is fresher than any watch); after = before with the change applied. Both read the
 // snapshot's objects in place. Without `with_before`, only `after` is built.
 States proposedStates(const StateStore::Snapshot& snapshot, const Change& change,
-                      bool with_before) {
+                      const Reach& reach, bool with_before) {
   States states;
-  const Reach reach = reachOf(*snapshot, change);
   StateParts parts{selectionWithin(*snapshot, reach), {snapshot}};
   if (change.old_object) putObject(parts, *change.old_object, true);
   if (with_before && reach.everything && !change.old_object) {
@@ -208,20 +207,19 @@ States proposedStates(const StateStore::Snapshot& snapshot, const Change& change
 // not shared: an oldObject makes `before` the request's own, and a mesh-wide change's `before`
 // is the whole cluster, too large to keep.
 std::optional<std::set<std::string>> sharedScope(const AdmissionContext& context,
-                                                 const ClusterState& snapshot,
-                                                 const Change& change) {
-  if (!context.reviews || change.old_object) return std::nullopt;
-  const Reach reach = reachOf(snapshot, change);
-  if (reach.everything) return std::nullopt;
+                                                 const ClusterState& snapshot, const Change& change,
+                                                 const Reach& reach) {
+  if (!context.reviews || change.old_object || reach.everything) return std::nullopt;
   return namespacesWithin(snapshot, reach);
 }
 
 validation::Plan planChange(const AdmissionContext& context, const StateStore::Snapshot& snapshot,
                             const Change& change) {
-  const auto scope = sharedScope(context, *snapshot, change);
+  const Reach reach = reachOf(*snapshot, change);
+  const auto scope = sharedScope(context, *snapshot, change, reach);
   std::shared_ptr<const validation::Analysis> before =
       scope ? context.reviews->find(snapshot, *scope) : nullptr;
-  const States states = proposedStates(snapshot, change, before == nullptr);
+  const States states = proposedStates(snapshot, change, reach, before == nullptr);
   if (!before && !scope) return validation::plan(*states.before, *states.after);
   if (!before) {
     before = std::make_shared<const validation::Analysis>(validation::analyze(*states.before));

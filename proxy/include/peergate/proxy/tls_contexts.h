@@ -31,6 +31,12 @@ struct WorkloadCertInfo {
 // per context, so a reload voids them) and a resumed peer is re-checked (session_resumption.h).
 // ALPN (client_hello.h): the client context offers kOutboundAlpn, the server context selects the
 // first of kInboundAlpn the client offered, or none.
+// An SSL_CTX_set_alpn_select_cb callback: selects the first protocol of `preference` (a
+// `const std::string*` in ALPN wire format, alpnWireFormat) that the client offered; no ALPN in
+// the answer when it offered none of them.
+int selectPreferredAlpn(SSL* ssl, const unsigned char** out, unsigned char* out_size,
+                        const unsigned char* offered, unsigned int offered_size, void* preference);
+
 class TlsContexts {
  public:
   // nullptr with `error` naming the file and the problem.
