@@ -121,10 +121,12 @@ std::size_t TlsStream::readNow(asio::mutable_buffer buffer, std::error_code& ec)
   ERR_clear_error();
   std::size_t got = 0;
   if (SSL_read_ex(ssl_, buffer.data(), buffer.size(), &got) == 1) {
+    needs_socket_ = false;
     ec.clear();
     return got;
   }
   const int error = SSL_get_error(ssl_, 0);
+  needs_socket_ = isWait(error);
   if (error == SSL_ERROR_ZERO_RETURN) {
     ec = asio::error::eof;
   } else if (isWait(error)) {
@@ -137,14 +139,18 @@ std::size_t TlsStream::readNow(asio::mutable_buffer buffer, std::error_code& ec)
   return 0;
 }
 
-// Without read-ahead OpenSSL takes no more than one record from the socket, so decrypted bytes
-// it still holds (a record larger than the last buffer) are the only data the socket does not
-// show.
+// With read-ahead OpenSSL may hold bytes the socket no longer shows: decrypted ones (a record
+// larger than the last buffer) or whole records not yet decrypted. Either way readNow can make
+// progress at once, unless its last call asked for the socket (only part of a record is held).
 void TlsStream::waitReadable(DoneHandler handler) {
-  if (SSL_pending(ssl_) > 0) {
+  if (!needs_socket_ && SSL_has_pending(ssl_) == 1) {
     asio::post(socket_.get_executor(), [handler = std::move(handler)] { handler({}); });
     return;
   }
+  // A wait may last as long as the connection stays idle; OpenSSL keeps its read buffer after
+  // the read that found the socket empty, so it is handed back here (it refuses while it holds
+  // bytes).
+  SSL_free_buffers(ssl_);
   socket_.async_wait(read_wait_, std::move(handler));
 }
 

@@ -27,7 +27,7 @@ class Stream {
   virtual ~Stream() = default;
   virtual std::size_t readNow(asio::mutable_buffer buffer, std::error_code& ec) = 0;
   virtual void waitReadable(DoneHandler handler) = 0;
-  // Bytes already taken from the socket and not yet returned by readNow (part of a TLS record).
+  // Bytes already taken from the socket and not yet returned by readNow (TLS: decrypted or not).
   virtual bool hasBuffered() const = 0;
   virtual void writeSome(asio::const_buffer buffer, IoHandler handler) = 0;
   // Half-close: TCP FIN, or close_notify for TLS; reading goes on.
@@ -85,6 +85,8 @@ class TlsStream final : public Stream {
   // What the last readNow that could not finish needs from the socket (TLS 1.3 may have to
   // write, e.g. a KeyUpdate answer, before it can read on).
   asio::socket_base::wait_type read_wait_ = asio::socket_base::wait_read;
+  // The last readNow could not finish with what OpenSSL holds: waiting must go to the socket.
+  bool needs_socket_ = false;
 };
 
 // The error a failed TLS operation reports to handlers.
