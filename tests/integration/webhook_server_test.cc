@@ -1240,6 +1240,28 @@ TEST_CASE("64 concurrent keep-alive connections on 2 event-loop threads are all 
   CHECK(stub->calls == kConnections * kRequests);
 }
 
+TEST_CASE("a client still sending a body far over the limit reads its 413 reply, not a reset",
+          "[server][http]") {
+  auto stub = std::make_shared<StubDecider>();
+  HttpsServerOptions options;
+  options.max_body_bytes = 64 * 1024;
+  Harness harness([stub](auto route, auto type, auto body) { return (*stub)(route, type, body); },
+                  options);
+  TlsConnection connection(harness.server->port(), TlsOptions{});
+  REQUIRE(connection.connected());
+  // The server stops reading TLS after the uid prefix, answers, then drops what still arrives
+  // until the client is done, so the whole body can be written and the reply read.
+  REQUIRE(connection.write(postRequest(reviewBody("uid-far", 1024 * 1024))));
+  const auto [response, closed] = connection.readUntilClosed(5s);
+  CHECK(closed);
+  REQUIRE(response.rfind("HTTP/1.1 200 OK\r\n", 0) == 0);
+  CHECK_THAT(response, Catch::Contains("Connection: close"));
+  const json reply = json::parse(response.substr(response.find("\r\n\r\n") + 4));
+  CHECK(reply["response"]["uid"] == "uid-far");
+  CHECK(reply["response"]["status"]["code"] == 413);
+  CHECK(stub->calls == 0);
+}
+
 TEST_CASE("at the connection cap the server waits for a connection to close before accepting",
           "[server][http]") {
   auto stub = std::make_shared<StubDecider>();

@@ -20,6 +20,7 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <spdlog/spdlog.h>
+#include <asio/buffer.hpp>
 #include <asio/executor_work_guard.hpp>
 #include <asio/io_context.hpp>
 #include <asio/ip/tcp.hpp>
@@ -197,6 +198,18 @@ std::string_view reasonPhrase(int status) {
   }
 }
 
+// {"error": message}; bytes of the request quoted in `message` may not be UTF-8.
+std::string errorJson(const std::string& message) {
+  return nlohmann::json({{"error", message}})
+      .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+// Once the reply that ends a connection is written, what the client may still be sending is
+// read and dropped for up to this long, so that closing does not reset the connection (and
+// lose the reply) while the client's data is unread.
+constexpr std::chrono::milliseconds kLingerTime{2000};
+constexpr std::size_t kLingerChunk = 16 * 1024;
+
 bool isWait(int ssl_error) {
   return ssl_error == SSL_ERROR_WANT_READ || ssl_error == SSL_ERROR_WANT_WRITE;
 }
@@ -340,17 +353,22 @@ class Connection final : public std::enable_shared_from_this<Connection> {
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
 
+  using Step = void (Connection::*)();
+
   void start();
+  // Runs a step of this connection; an exception (out of memory) closes it.
+  void guarded(Step step);
   // The server stops: close now unless a request is under way (it finishes first).
   void drain() {
-    if (phase_ == Phase::Handshake || (phase_ == Phase::Head && idle_)) close();
+    if (phase_ == Phase::Handshake || phase_ == Phase::Linger || (phase_ == Phase::Head && idle_)) {
+      close();
+    }
   }
 
  private:
-  enum class Phase { Handshake, Head, Body, Write, Closed };
+  enum class Phase { Handshake, Head, Body, Write, Linger, Closed };
   enum class AfterWrite { NextRequest, ContinueBody, Close };
   enum class Io { Done, Wait, Failed };
-  using Step = void (Connection::*)();
 
   void handshake();
   void advance();
@@ -371,6 +389,11 @@ class Connection final : public std::enable_shared_from_this<Connection> {
   void onTimer(const std::error_code& ec);
   void onTimeout();
   void setBusy(bool busy);
+  // Ends the connection after its last reply: at once when every byte the client sent was
+  // read, else after a lingering read (kLingerTime).
+  void finish();
+  void linger();
+  void discard();
   void close();
   std::string_view buffered() const { return {buffer_.data() + begin_, end_ - begin_}; }
 
@@ -381,9 +404,11 @@ class Connection final : public std::enable_shared_from_this<Connection> {
   SSL* ssl_ = nullptr;
   Phase phase_ = Phase::Handshake;
   AfterWrite after_write_ = AfterWrite::NextRequest;
-  bool idle_ = false;        // waiting for the next request with nothing buffered
-  bool busy_ = false;        // counted in busy_workers (else in queued_connections)
-  bool tls_failed_ = false;  // no close_notify after a fatal TLS error
+  bool idle_ = false;           // waiting for the next request with nothing buffered
+  bool busy_ = false;           // counted in busy_workers (else in queued_connections)
+  bool tls_failed_ = false;     // no close_notify after a fatal TLS error
+  bool input_consumed_ = true;  // the last request was read whole (no unread body or head)
+  bool close_notify_sent_ = false;
   std::uint64_t wait_token_ = 0;
   Clock::time_point deadline_ = Clock::time_point::max();
   Clock::time_point timer_expiry_ = Clock::time_point::max();
@@ -449,7 +474,7 @@ void Connection::waitSocket(int ssl_error, Step next) {
       self->close();
       return;
     }
-    ((*self).*next)();
+    self->guarded(next);
   });
 }
 
@@ -474,7 +499,16 @@ void Connection::onTimer(const std::error_code& ec) {
         [self = shared_from_this()](const std::error_code& next) { self->onTimer(next); });
     return;
   }
-  onTimeout();
+  guarded(&Connection::onTimeout);
+}
+
+void Connection::guarded(Step step) {
+  try {
+    (this->*step)();
+  } catch (const std::exception& failure) {
+    logEvent(spdlog::level::err, "HTTPS connection error", {{"error", failure.what()}});
+    close();
+  }
 }
 
 // The deadline of the pending wait passed: a client too slow to send (handshake, head, body) or
@@ -590,6 +624,7 @@ bool Connection::stepBody() {
 // Answers the request whose head is in head_: a decision, a 413 or 400 review, or a 404.
 bool Connection::finishRequest(bool body_complete) {
   setBusy(true);
+  input_consumed_ = body_complete;
   const HttpsServerOptions& options = server_.options();
   bool close_connection = !body_complete || !head_.keep_alive || server_.draining() ||
                           server_.stopping() ||
@@ -599,7 +634,7 @@ bool Connection::finishRequest(bool body_complete) {
     const std::string message = "no route for " + head_.method + " " + std::string(path) +
                                 " (POST /validate, /mutate or /inject)";
     server_.metrics().admission_errors.inc({std::string(toString(AdmissionError::UnknownRoute))});
-    prepareReply(404, nlohmann::json({{"error", message}}).dump(), close_connection);
+    prepareReply(404, errorJson(message), close_connection);
     return send(close_connection ? AfterWrite::Close : AfterWrite::NextRequest);
   }
   AdmissionReply reply;
@@ -639,9 +674,10 @@ bool Connection::finishRequest(bool body_complete) {
 // A request that cannot be read as HTTP: a plain JSON error, then close.
 bool Connection::rejectHead(int status, const std::string& message) {
   setBusy(true);
+  input_consumed_ = false;
   server_.metrics().admission_errors.inc({std::string(toString(AdmissionError::BadRequest))});
   head_.method.clear();  // not a HEAD request: the reply carries its body
-  prepareReply(status, nlohmann::json({{"error", message}}).dump(), true);
+  prepareReply(status, errorJson(message), true);
   return send(AfterWrite::Close);
 }
 
@@ -715,7 +751,7 @@ bool Connection::afterWrite() {
   }
   setBusy(false);
   if (after_write_ == AfterWrite::Close) {
-    close();
+    finish();
     return false;
   }
   phase_ = Phase::Head;
@@ -730,13 +766,52 @@ void Connection::setBusy(bool busy) {
   metrics.queued_connections.add({}, busy ? -1 : 1);
 }
 
+void Connection::finish() {
+  if (input_consumed_ && begin_ == end_) {
+    close();
+  } else {
+    linger();
+  }
+}
+
+void Connection::linger() {
+  phase_ = Phase::Linger;
+  ++wait_token_;
+  if (!tls_failed_ && SSL_is_init_finished(ssl_) == 1) {
+    ERR_clear_error();
+    SSL_shutdown(ssl_);
+    ERR_clear_error();
+  }
+  close_notify_sent_ = true;
+  std::error_code ignored;
+  socket_.shutdown(asio::socket_base::shutdown_send, ignored);
+  setDeadline(kLingerTime);
+  discard();
+}
+
+// Reads and drops what arrives (raw TCP: TLS is over) until the client closes or the linger
+// time ends.
+void Connection::discard() {
+  std::array<char, kLingerChunk> scratch;
+  for (int round = 0; round < 8; ++round) {
+    std::error_code ec;
+    socket_.read_some(asio::buffer(scratch), ec);
+    if (ec == asio::error::would_block || ec == asio::error::try_again) break;
+    if (ec) {  // end of stream or reset: nothing more will be lost
+      close();
+      return;
+    }
+  }
+  waitSocket(SSL_ERROR_WANT_READ, &Connection::discard);
+}
+
 void Connection::close() {
   if (phase_ == Phase::Closed) return;
   phase_ = Phase::Closed;
   ++wait_token_;
   std::error_code ignored;
   timer_.cancel();
-  if (ssl_ != nullptr && !tls_failed_ && SSL_is_init_finished(ssl_) == 1) {
+  if (ssl_ != nullptr && !tls_failed_ && !close_notify_sent_ && SSL_is_init_finished(ssl_) == 1) {
     // close_notify, once and without waiting for the peer's.
     ERR_clear_error();
     SSL_shutdown(ssl_);
@@ -860,7 +935,8 @@ void ServerCore::accept() {
     }
     open_.fetch_add(1);
     asio::post(target.context, [this, &target, accepted = std::move(socket)]() mutable {
-      std::make_shared<Connection>(*this, target, std::move(accepted))->start();
+      const auto connection = std::make_shared<Connection>(*this, target, std::move(accepted));
+      connection->guarded(&Connection::start);
     });
     if (open_.load() >= max_connections_) {
       // At the cap: the kernel's backlog holds new connections until one closes.
