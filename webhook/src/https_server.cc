@@ -8,6 +8,7 @@
 #include <array>
 #include <csignal>
 #include <cstdio>
+#include <future>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -963,11 +964,16 @@ void ServerCore::shutdown() {
   if (!started_ || stopped_) return;
   stopped_ = true;
   stopping_.store(true);
-  asio::post(loops_[0]->context, [this] {
+  // Close the listener first and wait for it: a connection accepted until then is already
+  // posted to its loop, ahead of the drain below.
+  std::promise<void> closed;
+  asio::post(loops_[0]->context, [this, &closed] {
     std::error_code ignored;
     acceptor_->close(ignored);
     retry_timer_->cancel();
+    closed.set_value();
   });
+  closed.get_future().wait();
   for (auto& loop : loops_) {
     asio::post(loop->context, [&connections = loop->connections] {
       const std::vector<Connection*> open(connections.begin(), connections.end());
