@@ -1262,6 +1262,38 @@ TEST_CASE("a client still sending a body far over the limit reads its 413 reply,
   CHECK(stub->calls == 0);
 }
 
+TEST_CASE("bound to :: the admission port serves IPv4 and IPv6 clients", "[server][http]") {
+  spdlog::set_level(spdlog::level::warn);
+  auto stub = std::make_shared<StubDecider>();
+  MetricsRegistry registry;
+  ServerMetrics metrics(registry);
+  CertReloader certs({cert("server.crt"), cert("server.key")}, metrics);
+  std::string error;
+  REQUIRE(certs.loadInitial(error));
+  HttpsServerOptions options;
+  options.bind_address = "::";
+  options.port = 0;
+  HttpsServer server(
+      options, certs,
+      [stub](auto route, auto type, auto body) { return (*stub)(route, type, body); }, metrics);
+  INFO(error);
+  REQUIRE(server.start(error));
+  REQUIRE(server.port() > 0);
+  for (const std::string host : {"127.0.0.1", "::1"}) {
+    CAPTURE(host);
+    httplib::SSLClient client(host, server.port());
+    client.enable_server_certificate_verification(false);  // the SANs name 127.0.0.1, not ::1
+    client.set_read_timeout(5, 0);
+    const auto result = client.Post("/validate", reviewBody("uid-" + host), "application/json");
+    REQUIRE(result);
+    CHECK(result->status == 200);
+    CHECK(json::parse(result->body)["response"]["uid"] == "uid-" + host);
+  }
+  server.shutdown();
+  CHECK_FALSE(server.running());
+  server.shutdown();  // idempotent
+}
+
 TEST_CASE("at the connection cap the server waits for a connection to close before accepting",
           "[server][http]") {
   auto stub = std::make_shared<StubDecider>();
