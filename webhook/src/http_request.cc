@@ -84,8 +84,8 @@ HeadParse parseRequestLine(std::string_view line, HttpRequestHead& head) {
     return malformed("unsupported HTTP version \"" + std::string(version.substr(0, 16)) +
                      "\" (HTTP/1.0 or HTTP/1.1)");
   }
-  head.method = method;
-  head.target = target;
+  head.method.assign(method);
+  head.target.assign(target);
   head.keep_alive = head.minor_version == 1;
   return {HeadStatus::Complete, 0, {}};
 }
@@ -119,7 +119,15 @@ HeadParse parseRequestHead(std::string_view data, std::size_t max_head_bytes, Ht
     return {HeadStatus::TooLarge, 0,
             "request header fields exceed " + std::to_string(max_head_bytes) + " bytes"};
   }
-  head = HttpRequestHead{};
+  // Field by field, so that the strings keep their capacity from one request to the next.
+  head.method.clear();
+  head.target.clear();
+  head.minor_version = 1;
+  head.content_type.clear();
+  head.content_length.reset();
+  head.chunked = false;
+  head.keep_alive = true;
+  head.expect_continue = false;
   std::string_view rest = data.substr(0, end + 2);  // every line ends with CRLF
   std::size_t eol = rest.find("\r\n");
   if (HeadParse line = parseRequestLine(rest.substr(0, eol), head);
@@ -178,7 +186,7 @@ HeadParse parseRequestHead(std::string_view data, std::size_t max_head_bytes, Ht
         if (equalsIgnoreCase(option, "keep-alive")) connection_keep_alive = true;
       });
     } else if (equalsIgnoreCase(name, "content-type")) {
-      head.content_type = value;
+      head.content_type.assign(value);
     } else if (equalsIgnoreCase(name, "expect")) {
       head.expect_continue = equalsIgnoreCase(value, "100-continue");
     }
