@@ -29,6 +29,8 @@
 #include <string>
 #include <thread>
 #include <tuple>
+#include <utility>
+#include <vector>
 
 #include <httplib.h>
 #include <openssl/err.h>
@@ -1292,6 +1294,79 @@ TEST_CASE("bound to :: the admission port serves IPv4 and IPv6 clients", "[serve
   server.shutdown();
   CHECK_FALSE(server.running());
   server.shutdown();  // idempotent
+}
+
+// The TLS records (content type, length) that arrive in answer to `request`, read off the TCP
+// stream under a client whose TLS runs over memory BIOs.
+std::vector<std::pair<int, std::size_t>> replyRecords(int port, int version,
+                                                      const std::string& request) {
+  SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
+  SSL_CTX_set_min_proto_version(ctx, version);
+  SSL_CTX_set_max_proto_version(ctx, version);
+  SSL* ssl = SSL_new(ctx);
+  BIO* in = BIO_new(BIO_s_mem());
+  BIO* out = BIO_new(BIO_s_mem());
+  SSL_set_bio(ssl, in, out);
+  SSL_set_connect_state(ssl);
+  const int fd = connectLoopback(port);
+  std::string raw;
+  const auto flush = [&] {
+    char buffer[16384];
+    int n = 0;
+    while ((n = BIO_read(out, buffer, sizeof buffer)) > 0) {
+      REQUIRE(::send(fd, buffer, static_cast<std::size_t>(n), MSG_NOSIGNAL) == n);
+    }
+  };
+  const auto receive = [&](std::chrono::milliseconds wait) {
+    timeval timeout{0, static_cast<suseconds_t>(wait.count() * 1000)};
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+    char buffer[16384];
+    const ssize_t n = ::recv(fd, buffer, sizeof buffer, 0);
+    if (n <= 0) return false;
+    raw.append(buffer, static_cast<std::size_t>(n));
+    BIO_write(in, buffer, static_cast<int>(n));
+    return true;
+  };
+  for (int round = 0; SSL_do_handshake(ssl) != 1; ++round) {
+    flush();
+    REQUIRE(round < 20);
+    REQUIRE(receive(2000ms));
+  }
+  flush();
+  // TLS 1.3 sends its session tickets after the handshake: take them in first.
+  while (receive(300ms)) {
+  }
+  char byte = 0;
+  SSL_read(ssl, &byte, 1);
+  const std::size_t start = raw.size();
+  REQUIRE(SSL_write(ssl, request.data(), static_cast<int>(request.size())) ==
+          static_cast<int>(request.size()));
+  flush();
+  while (receive(500ms)) {
+  }
+  std::vector<std::pair<int, std::size_t>> records;
+  for (std::size_t at = start; at + 5 <= raw.size();) {
+    const auto length = static_cast<std::size_t>((static_cast<unsigned char>(raw[at + 3]) << 8) |
+                                                 static_cast<unsigned char>(raw[at + 4]));
+    records.emplace_back(static_cast<unsigned char>(raw[at]), length);
+    at += 5 + length;
+  }
+  ::close(fd);
+  SSL_free(ssl);
+  SSL_CTX_free(ctx);
+  return records;
+}
+
+TEST_CASE("a reply (status line, headers, body) comes in one TLS record", "[server][http]") {
+  auto stub = std::make_shared<StubDecider>();
+  Harness harness([stub](auto route, auto type, auto body) { return (*stub)(route, type, body); });
+  const int version = GENERATE(TLS1_2_VERSION, TLS1_3_VERSION);
+  CAPTURE(version);
+  const auto records =
+      replyRecords(harness.server->port(), version, postRequest(reviewBody("uid-record")));
+  REQUIRE(records.size() == 1);
+  CHECK(records[0].first == 23);  // application data
+  CHECK(stub->calls == 1);
 }
 
 TEST_CASE("at the connection cap the server waits for a connection to close before accepting",
