@@ -58,7 +58,8 @@ struct WebhookOptions {
   std::string log_format = "json";
   std::string log_level = "info";
   std::size_t max_body_bytes = std::size_t{7} << 20;
-  int workers = 64;
+  int workers = 0;  // event-loop threads; 0: the number of CPUs
+  int max_connections = 1024;
   int max_concurrent_decisions = 0;
   double read_timeout = 10;
   double write_timeout = 10;
@@ -204,7 +205,7 @@ class WebhookProcess {
     https.max_body_bytes = options_.max_body_bytes;
     https.worker_threads = options_.workers;
     https.max_concurrent_decisions = options_.max_concurrent_decisions;
-    https.max_queued_connections = std::max(4 * options_.workers, 64);
+    https.max_connections = options_.max_connections;
     https.read_timeout = millis(options_.read_timeout);
     https.write_timeout = millis(options_.write_timeout);
     https.keep_alive_timeout_seconds = options_.keep_alive_timeout;
@@ -225,6 +226,7 @@ class WebhookProcess {
                   {"admin_port", admin_->port()},
                   {"bind_address", options_.bind_address},
                   {"workers", options_.workers},
+                  {"max_connections", options_.max_connections},
                   {"max_body_bytes", options_.max_body_bytes},
                   {"client_ca", options_.client_ca},
                   {"control_plane_port", control_plane_ ? control_plane_->port() : -1}});
@@ -489,8 +491,14 @@ void addOptions(CLI::App& app, WebhookOptions& options) {
       ->check(CLI::Range(std::size_t{1024}, std::size_t{1} << 30))
       ->capture_default_str();
   app.add_option("--workers", options.workers,
-                 "HTTPS worker threads = connections served at once (keep-alive included)")
-      ->check(CLI::Range(1, 4096))
+                 "HTTPS event-loop threads; each serves many connections and runs their "
+                 "decisions (0: the number of CPUs)")
+      ->check(CLI::Range(0, 1024))
+      ->capture_default_str();
+  app.add_option("--max-connections", options.max_connections,
+                 "HTTPS connections open at once (keep-alive included); at the cap new ones "
+                 "wait in the listen backlog")
+      ->check(CLI::Range(1, 1000000))
       ->capture_default_str();
   app.add_option("--max-concurrent-decisions", options.max_concurrent_decisions,
                  "Admission decisions computed at once; other requests wait (0: the number of "

@@ -9,15 +9,17 @@
 #
 # Options: --duration S (default 10), --connections "8 64", --threads N (wrk threads, default 2),
 # --skip-build (use build/release as it is), --log-decisions (keep the decision log at info;
-# by default the webhook logs at warn so the run measures admission, not stderr), --seed N.
+# by default the webhook logs at warn so the run measures admission, not stderr), --seed N,
+# --trivial (POST a review of a kind /validate refuses at once: the HTTPS server's ceiling).
 # Environment: PEERGATE=path overrides the peergate binary.
-# Output: a table on stdout, bench/out/webhook.json (webhook-quick.json with --quick).
+# Output: a table on stdout, bench/out/webhook.json (webhook-quick.json with --quick,
+# webhook-trivial[-quick].json with --trivial).
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 
-quick=0 duration=10 connections="8 64" threads=2 build=1 log_level=warn seed=1
+quick=0 trivial=0 duration=10 connections="8 64" threads=2 build=1 log_level=warn seed=1
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --quick) quick=1 ;;
@@ -27,7 +29,8 @@ while [[ $# -gt 0 ]]; do
     --skip-build) build=0 ;;
     --log-decisions) log_level=info ;;
     --seed) seed="${2:?--seed needs a number}"; shift ;;
-    -h|--help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --trivial) trivial=1 ;;
+    -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "bench-webhook.sh: unknown option $1 (try --help)" >&2; exit 64 ;;
   esac
   shift
@@ -108,6 +111,16 @@ EOF
 cat >"$tmp/review.json" <<EOF
 {"kind":"AdmissionReview","apiVersion":"admission.k8s.io/v1","request":{"uid":"8e8a7f0c-5f4b-4cf6-9a61-1c1b7f3f2a10","kind":{"group":"security.istio.io","version":"v1","kind":"PeerAuthentication"},"resource":{"group":"security.istio.io","version":"v1","resource":"peerauthentications"},"requestKind":{"group":"security.istio.io","version":"v1","kind":"PeerAuthentication"},"requestResource":{"group":"security.istio.io","version":"v1","resource":"peerauthentications"},"name":"default","namespace":"$target_ns","operation":"CREATE","userInfo":{"username":"alice@example.com","uid":"014fbff9a07c","groups":["system:authenticated"]},"object":{"apiVersion":"security.istio.io/v1","kind":"PeerAuthentication","metadata":{"name":"default","namespace":"$target_ns","creationTimestamp":null},"spec":{"mtls":{"mode":"STRICT"}}},"oldObject":null,"dryRun":false,"options":{"apiVersion":"meta.k8s.io/v1","kind":"CreateOptions"}}}
 EOF
+
+if [[ $trivial -eq 1 ]]; then
+  # A ConfigMap on /validate: refused with a 400 review before any analysis.
+  python3 - "$tmp/review.json" <<'EOF2'
+import json, sys
+review = json.load(open(sys.argv[1]))
+review["request"]["kind"]["kind"] = "ConfigMap"
+json.dump(review, open(sys.argv[1], "w"), separators=(",", ":"))
+EOF2
+fi
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 webhook_port="$(free_port)" admin_port="$(free_port)" nginx_port="$(free_port)"
@@ -211,7 +224,8 @@ curl -sf "http://127.0.0.1:$admin_port/metrics" >"$tmp/metrics.txt"
 
 # --- report -----------------------------------------------------------------------------------
 suffix=""
-[[ $quick -eq 1 ]] && suffix="-quick"
+[[ $trivial -eq 1 ]] && suffix="-trivial"
+[[ $quick -eq 1 ]] && suffix="$suffix-quick"
 report="$out/webhook$suffix.json"
 python3 - "$results" "$report" "$state" "$rss_kb" "$hwm_kb" "$ready_seconds" "$verdict" \
   "$duration" "$threads" "$threads_used" "$tmp/metrics.txt" "$(nproc)" "$pods" "$ns" \

@@ -20,6 +20,7 @@
 #include <filesystem>
 #include <fstream>
 #include <future>
+#include <latch>
 #include <limits>
 #include <memory>
 #include <mutex>
@@ -27,6 +28,9 @@
 #include <sstream>
 #include <string>
 #include <thread>
+#include <tuple>
+#include <utility>
+#include <vector>
 
 #include <httplib.h>
 #include <openssl/err.h>
@@ -949,6 +953,444 @@ TEST_CASE("a request in flight completes while shutdown is requested", "[server]
   auto late = harness.client();
   late->set_connection_timeout(1, 0);
   CHECK_FALSE(late->Post("/validate", reviewBody("late"), "application/json"));
+}
+
+// =============================================================================================
+// HTTP/1.1 on the admission port: pipelining, chunked bodies, limits, keep-alive
+
+std::string postRequest(const std::string& body, const std::string& extra_headers = "") {
+  return "POST /validate HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n" +
+         extra_headers + "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+}
+
+std::size_t countOf(const std::string& text, const std::string& what) {
+  std::size_t count = 0;
+  for (std::size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) {
+    ++count;
+  }
+  return count;
+}
+
+TEST_CASE("two pipelined requests in one TLS write get two replies in order", "[server][http]") {
+  auto stub = std::make_shared<StubDecider>();
+  Harness harness([stub](auto route, auto type, auto body) { return (*stub)(route, type, body); });
+  TlsConnection connection(harness.server->port(), TlsOptions{});
+  REQUIRE(connection.connected());
+  REQUIRE(connection.write(postRequest(reviewBody("pipe-1")) +
+                           postRequest(reviewBody("pipe-2"), "Connection: close\r\n")));
+  const auto [response, closed] = connection.readUntilClosed(5s);
+  CHECK(closed);
+  CHECK(countOf(response, "HTTP/1.1 200 OK\r\n") == 2);
+  const std::size_t first = response.find("pipe-1");
+  const std::size_t second = response.find("pipe-2");
+  REQUIRE(first != std::string::npos);
+  REQUIRE(second != std::string::npos);
+  CHECK(first < second);
+  CHECK(countOf(response, "Connection: close") == 1);
+  CHECK(stub->calls == 2);
+}
+
+TEST_CASE("a chunked body is decided like a Content-Length body; a broken one gets a 400 review",
+          "[server][http]") {
+  auto stub = std::make_shared<StubDecider>();
+  Harness harness([stub](auto route, auto type, auto body) { return (*stub)(route, type, body); });
+  const std::string body = reviewBody("uid-chunked");
+  const auto hex = [](std::size_t size) {
+    char text[32];
+    std::snprintf(text, sizeof text, "%zx", size);
+    return std::string(text);
+  };
+  const std::string head =
+      "POST /validate HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+      "Transfer-Encoding: chunked\r\n";
+
+  SECTION("well formed, with extensions and a trailer, then a second request") {
+    TlsConnection connection(harness.server->port(), TlsOptions{});
+    REQUIRE(connection.connected());
+    const std::size_t half = body.size() / 2;
+    const std::string chunked = head + "\r\n" + hex(half) + ";name=value\r\n" +
+                                body.substr(0, half) + "\r\n" + hex(body.size() - half) + "\r\n" +
+                                body.substr(half) + "\r\n0\r\nX-Trailer: t\r\n\r\n";
+    REQUIRE(connection.write(chunked));
+    REQUIRE(connection.write(postRequest(reviewBody("uid-after"), "Connection: close\r\n")));
+    const auto [response, closed] = connection.readUntilClosed(5s);
+    CHECK(closed);
+    CHECK(countOf(response, "HTTP/1.1 200 OK\r\n") == 2);
+    CHECK(countOf(response, "\"allowed\":true") == 2);
+    CHECK(response.find("uid-chunked") < response.find("uid-after"));
+    CHECK(stub->calls == 2);
+  }
+  SECTION("a bad chunk size: 400 review with the uid, then close") {
+    TlsConnection connection(harness.server->port(), TlsOptions{});
+    REQUIRE(connection.connected());
+    REQUIRE(connection.write(head + "\r\n" + hex(body.size()) + "\r\n" + body + "\r\nzz\r\n"));
+    const auto [response, closed] = connection.readUntilClosed(5s);
+    CHECK(closed);
+    CHECK(response.rfind("HTTP/1.1 200 OK\r\n", 0) == 0);
+    CHECK_THAT(response, Catch::Contains("Connection: close"));
+    const json reply = json::parse(response.substr(response.find("\r\n\r\n") + 4));
+    CHECK(reply["response"]["uid"] == "uid-chunked");
+    CHECK(reply["response"]["status"]["code"] == 400);
+    CHECK_THAT(reply["response"]["status"]["message"].get<std::string>(),
+               Catch::StartsWith("incomplete request body") && Catch::Contains("chunk size"));
+    CHECK(harness.metrics.admission_errors.value({"body_read"}) == 1);
+    CHECK(stub->calls == 0);
+  }
+}
+
+TEST_CASE("rejects malformed requests with a clear 400 and closes", "[server][http]") {
+  auto stub = std::make_shared<StubDecider>();
+  Harness harness([stub](auto route, auto type, auto body) { return (*stub)(route, type, body); });
+  using Row = std::tuple<std::string, std::string, std::string>;
+  const auto [name, request, message] = GENERATE(table<std::string, std::string, std::string>({
+      Row{"no method", " /validate HTTP/1.1\r\nHost: x\r\n\r\n", "no valid method"},
+      Row{"garbage line", "GARBAGE\r\n\r\n", "malformed request line"},
+      Row{"bad version", "POST /validate HTTP/2.0\r\nHost: x\r\n\r\n", "unsupported HTTP version"},
+      Row{"length and chunked",
+          "POST /validate HTTP/1.1\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n",
+          "both Content-Length and Transfer-Encoding"},
+      Row{"non-numeric length", "POST /validate HTTP/1.1\r\nContent-Length: 12abc\r\n\r\n",
+          "invalid Content-Length"},
+      Row{"header without colon", "POST /validate HTTP/1.1\r\nHost x\r\n\r\n",
+          "malformed header field"},
+  }));
+  CAPTURE(name);
+  TlsConnection connection(harness.server->port(), TlsOptions{});
+  REQUIRE(connection.connected());
+  REQUIRE(connection.write(request));
+  const auto [response, closed] = connection.readUntilClosed(5s);
+  CHECK(closed);
+  CHECK(response.rfind("HTTP/1.1 400 Bad Request\r\n", 0) == 0);
+  CHECK_THAT(response, Catch::Contains("Connection: close"));
+  CHECK_THAT(response, Catch::Contains(message));
+  CHECK(stub->calls == 0);
+  CHECK(harness.metrics.admission_errors.value({"bad_request"}) == 1);
+}
+
+TEST_CASE("header fields over the limit get 431 and the connection is closed", "[server][http]") {
+  auto stub = std::make_shared<StubDecider>();
+  HttpsServerOptions options;
+  options.max_header_bytes = 8 * 1024;
+  Harness harness([stub](auto route, auto type, auto body) { return (*stub)(route, type, body); },
+                  options);
+  TlsConnection connection(harness.server->port(), TlsOptions{});
+  REQUIRE(connection.connected());
+  REQUIRE(connection.write(
+      postRequest(reviewBody("uid-431"), "X-Padding: " + std::string(10 * 1024, 'p') + "\r\n")));
+  const auto [response, closed] = connection.readUntilClosed(5s);
+  CHECK(closed);
+  CHECK(response.rfind("HTTP/1.1 431 Request Header Fields Too Large\r\n", 0) == 0);
+  CHECK_THAT(response, Catch::Contains("Connection: close"));
+  CHECK(stub->calls == 0);
+
+  // Just under the limit is fine.
+  TlsConnection fitting(harness.server->port(), TlsOptions{});
+  REQUIRE(fitting.connected());
+  REQUIRE(fitting.write(
+      postRequest(reviewBody("uid-fits"),
+                  "Connection: close\r\nX-Padding: " + std::string(6 * 1024, 'p') + "\r\n")));
+  const auto [fine, fine_closed] = fitting.readUntilClosed(5s);
+  CHECK(fine.rfind("HTTP/1.1 200 OK\r\n", 0) == 0);
+  CHECK(stub->calls == 1);
+}
+
+TEST_CASE("Expect: 100-continue gets 100 Continue before the body is sent", "[server][http]") {
+  auto stub = std::make_shared<StubDecider>();
+  Harness harness([stub](auto route, auto type, auto body) { return (*stub)(route, type, body); });
+  const std::string body = reviewBody("uid-expect", 1536 * 1024);  // > 1 MiB, as curl sends it
+
+  SECTION("a raw client waits for the interim reply") {
+    TlsConnection connection(harness.server->port(), TlsOptions{});
+    REQUIRE(connection.connected());
+    REQUIRE(
+        connection.write("POST /validate HTTP/1.1\r\nHost: x\r\nContent-Type: "
+                         "application/json\r\nExpect: 100-continue\r\nContent-Length: " +
+                         std::to_string(body.size()) + "\r\n\r\n"));
+    const auto [interim, interim_closed] = connection.readUntilClosed(500ms);
+    CHECK_FALSE(interim_closed);
+    CHECK(interim == "HTTP/1.1 100 Continue\r\n\r\n");
+    REQUIRE(connection.write(body));
+    REQUIRE(connection.write(postRequest(reviewBody("uid-next"), "Connection: close\r\n")));
+    const auto [response, closed] = connection.readUntilClosed(5s);
+    CHECK(closed);
+    CHECK(countOf(response, "HTTP/1.1 200 OK\r\n") == 2);
+    CHECK(response.find("uid-expect") < response.find("uid-next"));
+  }
+  SECTION("curl sends its large body after the 100") {
+    const fs::path file = harness.dir.path / "review.json";
+    writeFile(file, body);
+    const fs::path out = harness.dir.path / "reply.json";
+    const std::string command = "curl -sS --max-time 10 --cacert '" + cert("ca.crt") +
+                                "' -H 'Content-Type: application/json' --data-binary '@" +
+                                file.string() + "' -o '" + out.string() +
+                                "' https://localhost:" + std::to_string(harness.server->port()) +
+                                "/validate 2>&1";
+    REQUIRE(std::system(command.c_str()) == 0);
+    std::ifstream in(out);
+    const json reply = json::parse(in);
+    CHECK(reply["response"]["uid"] == "uid-expect");
+    CHECK(reply["response"]["allowed"] == true);
+  }
+  CHECK(stub->calls >= 1);
+}
+
+TEST_CASE("HTTP/1.0 closes after the reply unless keep-alive is asked for", "[server][http]") {
+  auto stub = std::make_shared<StubDecider>();
+  Harness harness([stub](auto route, auto type, auto body) { return (*stub)(route, type, body); });
+  const std::string body = reviewBody("uid-10");
+  const std::string request =
+      "POST /validate HTTP/1.0\r\nContent-Type: application/json\r\n"
+      "Content-Length: " +
+      std::to_string(body.size()) + "\r\n";
+  TlsConnection plain(harness.server->port(), TlsOptions{});
+  REQUIRE(plain.connected());
+  REQUIRE(plain.write(request + "\r\n" + body));
+  const auto [response, closed] = plain.readUntilClosed(5s);
+  CHECK(closed);
+  CHECK(response.rfind("HTTP/1.1 200 OK\r\n", 0) == 0);
+  CHECK_THAT(response, Catch::Contains("Connection: close"));
+
+  TlsConnection kept(harness.server->port(), TlsOptions{});
+  REQUIRE(kept.connected());
+  REQUIRE(kept.write(request + "Connection: keep-alive\r\n\r\n" + body));
+  const auto [first, first_closed] = kept.readUntilClosed(500ms);
+  CHECK_FALSE(first_closed);
+  CHECK_THAT(first, Catch::Contains("Connection: keep-alive"));
+  CHECK(countOf(first, "HTTP/1.1 200 OK\r\n") == 1);
+}
+
+TEST_CASE("a keep-alive connection is closed after its maximum number of requests",
+          "[server][http]") {
+  auto stub = std::make_shared<StubDecider>();
+  HttpsServerOptions options;
+  options.keep_alive_max_requests = 2;
+  Harness harness([stub](auto route, auto type, auto body) { return (*stub)(route, type, body); },
+                  options);
+  TlsConnection connection(harness.server->port(), TlsOptions{});
+  REQUIRE(connection.connected());
+  REQUIRE(connection.write(postRequest(reviewBody("max-1")) + postRequest(reviewBody("max-2")) +
+                           postRequest(reviewBody("max-3"))));
+  const auto [response, closed] = connection.readUntilClosed(5s);
+  CHECK(closed);
+  CHECK(countOf(response, "HTTP/1.1 200 OK\r\n") == 2);
+  CHECK(countOf(response, "Connection: close") == 1);
+  CHECK(response.find("Connection: close") > response.find("max-1"));
+  CHECK(response.find("max-3") == std::string::npos);
+  CHECK(stub->calls == 2);
+}
+
+TEST_CASE("an idle keep-alive connection is closed after the keep-alive timeout",
+          "[server][http]") {
+  auto stub = std::make_shared<StubDecider>();
+  HttpsServerOptions options;
+  options.keep_alive_timeout_seconds = 1;
+  Harness harness([stub](auto route, auto type, auto body) { return (*stub)(route, type, body); },
+                  options);
+  TlsConnection connection(harness.server->port(), TlsOptions{});
+  REQUIRE(connection.connected());
+  REQUIRE(connection.write(postRequest(reviewBody("idle"))));
+  const auto started = std::chrono::steady_clock::now();
+  const auto [response, closed] = connection.readUntilClosed(5s);
+  const auto lasted = std::chrono::steady_clock::now() - started;
+  CHECK(closed);
+  CHECK(countOf(response, "HTTP/1.1 200 OK\r\n") == 1);
+  CHECK(response.find("Connection: close") == std::string::npos);
+  CHECK(lasted >= 900ms);
+  CHECK(lasted < 3s);
+  CHECK(stub->calls == 1);
+}
+
+TEST_CASE("64 concurrent keep-alive connections on 2 event-loop threads are all served",
+          "[server][http]") {
+  auto stub = std::make_shared<StubDecider>();
+  HttpsServerOptions options;
+  options.worker_threads = 2;
+  Harness harness([stub](auto route, auto type, auto body) { return (*stub)(route, type, body); },
+                  options);
+  constexpr int kConnections = 64;
+  constexpr int kRequests = 3;
+  std::latch all_open(kConnections);
+  std::latch checked(1);
+  std::atomic<int> ok{0};
+  std::vector<std::thread> clients;
+  for (int c = 0; c < kConnections; ++c) {
+    clients.emplace_back([&, c] {
+      auto client = harness.client();
+      client->set_keep_alive(true);
+      for (int r = 0; r < kRequests; ++r) {
+        const std::string uid = "c" + std::to_string(c) + "-r" + std::to_string(r);
+        const auto result = client->Post("/validate", reviewBody(uid), "application/json");
+        if (result && result->status == 200 &&
+            json::parse(result->body)["response"]["uid"] == uid) {
+          ++ok;
+        }
+        if (r == 0) {
+          all_open.count_down();
+          checked.wait();
+        }
+      }
+    });
+  }
+  all_open.wait();
+  // Every connection is open at once and none is being answered.
+  const double open =
+      harness.metrics.queued_connections.value() + harness.metrics.busy_workers.value();
+  checked.count_down();
+  for (std::thread& client : clients) client.join();
+  CHECK(open == kConnections);
+  CHECK(ok == kConnections * kRequests);
+  CHECK(stub->calls == kConnections * kRequests);
+}
+
+TEST_CASE("a client still sending a body far over the limit reads its 413 reply, not a reset",
+          "[server][http]") {
+  auto stub = std::make_shared<StubDecider>();
+  HttpsServerOptions options;
+  options.max_body_bytes = 64 * 1024;
+  Harness harness([stub](auto route, auto type, auto body) { return (*stub)(route, type, body); },
+                  options);
+  TlsConnection connection(harness.server->port(), TlsOptions{});
+  REQUIRE(connection.connected());
+  // The server stops reading TLS after the uid prefix, answers, then drops what still arrives
+  // until the client is done, so the whole body can be written and the reply read.
+  REQUIRE(connection.write(postRequest(reviewBody("uid-far", 1024 * 1024))));
+  const auto [response, closed] = connection.readUntilClosed(5s);
+  CHECK(closed);
+  REQUIRE(response.rfind("HTTP/1.1 200 OK\r\n", 0) == 0);
+  CHECK_THAT(response, Catch::Contains("Connection: close"));
+  const json reply = json::parse(response.substr(response.find("\r\n\r\n") + 4));
+  CHECK(reply["response"]["uid"] == "uid-far");
+  CHECK(reply["response"]["status"]["code"] == 413);
+  CHECK(stub->calls == 0);
+}
+
+TEST_CASE("bound to :: the admission port serves IPv4 and IPv6 clients", "[server][http]") {
+  spdlog::set_level(spdlog::level::warn);
+  auto stub = std::make_shared<StubDecider>();
+  MetricsRegistry registry;
+  ServerMetrics metrics(registry);
+  CertReloader certs({cert("server.crt"), cert("server.key")}, metrics);
+  std::string error;
+  REQUIRE(certs.loadInitial(error));
+  HttpsServerOptions options;
+  options.bind_address = "::";
+  options.port = 0;
+  HttpsServer server(
+      options, certs,
+      [stub](auto route, auto type, auto body) { return (*stub)(route, type, body); }, metrics);
+  INFO(error);
+  REQUIRE(server.start(error));
+  REQUIRE(server.port() > 0);
+  for (const std::string host : {"127.0.0.1", "::1"}) {
+    CAPTURE(host);
+    httplib::SSLClient client(host, server.port());
+    client.enable_server_certificate_verification(false);  // the SANs name 127.0.0.1, not ::1
+    client.set_read_timeout(5, 0);
+    const auto result = client.Post("/validate", reviewBody("uid-" + host), "application/json");
+    REQUIRE(result);
+    CHECK(result->status == 200);
+    CHECK(json::parse(result->body)["response"]["uid"] == "uid-" + host);
+  }
+  server.shutdown();
+  CHECK_FALSE(server.running());
+  server.shutdown();  // idempotent
+}
+
+// The TLS records (content type, length) that arrive in answer to `request`, read off the TCP
+// stream under a client whose TLS runs over memory BIOs.
+std::vector<std::pair<int, std::size_t>> replyRecords(int port, int version,
+                                                      const std::string& request) {
+  SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
+  SSL_CTX_set_min_proto_version(ctx, version);
+  SSL_CTX_set_max_proto_version(ctx, version);
+  SSL* ssl = SSL_new(ctx);
+  BIO* in = BIO_new(BIO_s_mem());
+  BIO* out = BIO_new(BIO_s_mem());
+  SSL_set_bio(ssl, in, out);
+  SSL_set_connect_state(ssl);
+  const int fd = connectLoopback(port);
+  std::string raw;
+  const auto flush = [&] {
+    char buffer[16384];
+    int n = 0;
+    while ((n = BIO_read(out, buffer, sizeof buffer)) > 0) {
+      REQUIRE(::send(fd, buffer, static_cast<std::size_t>(n), MSG_NOSIGNAL) == n);
+    }
+  };
+  const auto receive = [&](std::chrono::milliseconds wait) {
+    timeval timeout{0, static_cast<suseconds_t>(wait.count() * 1000)};
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+    char buffer[16384];
+    const ssize_t n = ::recv(fd, buffer, sizeof buffer, 0);
+    if (n <= 0) return false;
+    raw.append(buffer, static_cast<std::size_t>(n));
+    BIO_write(in, buffer, static_cast<int>(n));
+    return true;
+  };
+  for (int round = 0; SSL_do_handshake(ssl) != 1; ++round) {
+    flush();
+    REQUIRE(round < 20);
+    REQUIRE(receive(2000ms));
+  }
+  flush();
+  // TLS 1.3 sends its session tickets after the handshake: take them in first.
+  while (receive(300ms)) {
+  }
+  char byte = 0;
+  SSL_read(ssl, &byte, 1);
+  const std::size_t start = raw.size();
+  REQUIRE(SSL_write(ssl, request.data(), static_cast<int>(request.size())) ==
+          static_cast<int>(request.size()));
+  flush();
+  while (receive(500ms)) {
+  }
+  std::vector<std::pair<int, std::size_t>> records;
+  for (std::size_t at = start; at + 5 <= raw.size();) {
+    const auto length = static_cast<std::size_t>((static_cast<unsigned char>(raw[at + 3]) << 8) |
+                                                 static_cast<unsigned char>(raw[at + 4]));
+    records.emplace_back(static_cast<unsigned char>(raw[at]), length);
+    at += 5 + length;
+  }
+  ::close(fd);
+  SSL_free(ssl);
+  SSL_CTX_free(ctx);
+  return records;
+}
+
+TEST_CASE("a reply (status line, headers, body) comes in one TLS record", "[server][http]") {
+  auto stub = std::make_shared<StubDecider>();
+  Harness harness([stub](auto route, auto type, auto body) { return (*stub)(route, type, body); });
+  const int version = GENERATE(TLS1_2_VERSION, TLS1_3_VERSION);
+  CAPTURE(version);
+  const auto records =
+      replyRecords(harness.server->port(), version, postRequest(reviewBody("uid-record")));
+  REQUIRE(records.size() == 1);
+  CHECK(records[0].first == 23);  // application data
+  CHECK(stub->calls == 1);
+}
+
+TEST_CASE("at the connection cap the server waits for a connection to close before accepting",
+          "[server][http]") {
+  auto stub = std::make_shared<StubDecider>();
+  HttpsServerOptions options;
+  options.max_connections = 2;
+  Harness harness([stub](auto route, auto type, auto body) { return (*stub)(route, type, body); },
+                  options);
+  auto first = std::make_unique<TlsConnection>(harness.server->port(), TlsOptions{});
+  auto second = std::make_unique<TlsConnection>(harness.server->port(), TlsOptions{});
+  REQUIRE(first->connected());
+  REQUIRE(second->connected());
+  // The third is in the listen backlog: its handshake waits until one of the two closes.
+  auto third = std::async(std::launch::async, [&] {
+    TlsConnection connection(harness.server->port(), TlsOptions{});
+    if (!connection.connected()) return std::string("no handshake: ") + connection.error();
+    connection.write(postRequest(reviewBody("third"), "Connection: close\r\n"));
+    return connection.readUntilClosed(5s).first;
+  });
+  CHECK(third.wait_for(500ms) == std::future_status::timeout);
+  first.reset();
+  REQUIRE(third.wait_for(5s) == std::future_status::ready);
+  CHECK_THAT(third.get(), Catch::Contains("third"));
 }
 
 // =============================================================================================

@@ -273,10 +273,12 @@ ServerMetrics::ServerMetrics(MetricsRegistry& registry)
           {"reason"})),
       busy_workers(registry.gauge(
           "peergate_https_busy_workers",
-          "HTTPS worker threads serving a connection (including idle keep-alive waits).")),
-      queued_connections(
-          registry.gauge("peergate_https_queued_connections",
-                         "Accepted HTTPS connections waiting for a free worker thread.")),
+          "HTTPS requests being answered now: decided (or waiting for a decision slot) or having "
+          "their reply written.")),
+      queued_connections(registry.gauge(
+          "peergate_https_queued_connections",
+          "Open HTTPS connections without a request being answered: in the TLS handshake, "
+          "sending a request, or idle in keep-alive. Open connections = this + busy_workers.")),
       serving_cert_expiry(
           registry.gauge("peergate_serving_cert_expiry_timestamp_seconds",
                          "notAfter of the serving certificate in use, in Unix seconds.")),

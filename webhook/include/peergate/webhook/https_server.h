@@ -7,7 +7,6 @@
 #include <memory>
 #include <string>
 #include <string_view>
-#include <thread>
 
 #include "peergate/webhook/admission.h"
 #include "peergate/webhook/cert_reloader.h"
@@ -21,8 +20,14 @@ struct HttpsServerOptions {
   std::string client_ca_file;  // when set, clients must present a certificate it signed
   // controller-runtime reads up to 7 MiB; an AdmissionReview carries object + oldObject.
   std::size_t max_body_bytes = std::size_t{7} << 20;
-  int worker_threads = 64;           // connections served at once (keep-alive pins a worker)
-  int max_queued_connections = 256;  // accepted, waiting for a worker; then accept() waits
+  // Event-loop threads (0: the number of CPUs). Connections are spread over them round-robin;
+  // each thread runs the TLS, the HTTP parsing and the decisions of its connections.
+  int worker_threads = 0;
+  // Connections open at once; at the cap the server stops accepting (the kernel's listen
+  // backlog holds new ones) until one closes.
+  int max_connections = 1024;
+  // Request line + header fields; a request with more gets 431 and the connection is closed.
+  std::size_t max_header_bytes = 32 * 1024;
   // Admission decisions computed at once (CPU-bound); other requests wait for a slot instead of
   // thrashing the CPUs and the allocator. 0: the number of CPUs.
   int max_concurrent_decisions = 0;
@@ -37,12 +42,13 @@ struct HttpsServerOptions {
 using AdmissionFunction = std::function<AdmissionReply(
     std::string_view route, std::string_view content_type, std::string_view body)>;
 
-// The admission endpoint: POST /validate, /mutate and /inject over HTTPS (cpp-httplib +
-// OpenSSL). TLS 1.2 or 1.3 only, ECDHE with AES-GCM or ChaCha20-Poly1305 for 1.2, the serving
-// certificate chosen per handshake by the CertReloader, optional client-certificate check.
-// Bodies above max_body_bytes get an AdmissionReview denial with code 413 (HTTP 200, the
-// request's uid echoed when it can be read from the start of the body). Every reply is
-// counted and logged (one decision line). A bounded pool of worker threads serves connections.
+// The admission endpoint: POST /validate, /mutate and /inject over HTTPS (asio event loops,
+// OpenSSL, an HTTP/1.1 parser of its own: keep-alive, pipelining, chunked bodies, Expect:
+// 100-continue). TLS 1.2 or 1.3 only, ECDHE with AES-GCM or ChaCha20-Poly1305 for 1.2, the
+// serving certificate chosen per handshake by the CertReloader, optional client-certificate
+// check. Bodies above max_body_bytes get an AdmissionReview denial with code 413 (HTTP 200, the
+// request's uid echoed when it can be read from the start of the body). Every reply is counted
+// and logged (one decision line), and written with one TLS write.
 class HttpsServer {
  public:
   HttpsServer(HttpsServerOptions options, CertReloader& certs, AdmissionFunction decide,
@@ -62,15 +68,14 @@ class HttpsServer {
   // their keep-alive connections while the server still answers.
   void beginDrain();
   // Graceful drain: stop accepting, let in-flight requests finish (replies then carry
-  // `Connection: close`), close idle keep-alive connections at their next request or their
-  // idle timeout, join every worker. Idempotent; blocks until done.
+  // `Connection: close`), close idle keep-alive connections at once, join every event-loop
+  // thread. Idempotent; blocks until done.
   void shutdown();
   bool draining() const { return draining_.load(); }
 
  private:
   class Impl;
   std::unique_ptr<Impl> impl_;
-  std::thread listener_;
   std::atomic<bool> draining_{false};
   int port_ = 0;
 };

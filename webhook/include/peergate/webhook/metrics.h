@@ -110,8 +110,8 @@ struct ServerMetrics {
   Counter& findings;              // {code, action}
   Counter& injections;            // {mode, result}
   Counter& admission_errors;      // {reason}
-  Gauge& busy_workers;            // connections being served (incl. idle keep-alive)
-  Gauge& queued_connections;      // accepted, waiting for a worker
+  Gauge& busy_workers;            // requests being answered (decision or reply write)
+  Gauge& queued_connections;      // open connections without a request being answered
   // Serving certificate (cert_reloader.cc)
   Gauge& serving_cert_expiry;     // Unix seconds of notAfter
   Counter& serving_cert_reloads;  // {result}
