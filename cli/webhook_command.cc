@@ -225,7 +225,7 @@ class WebhookProcess {
                  {{"https_port", https_->port()},
                   {"admin_port", admin_->port()},
                   {"bind_address", options_.bind_address},
-                  {"workers", options_.workers},
+                  {"workers", https_->loopThreads()},
                   {"max_connections", options_.max_connections},
                   {"max_body_bytes", options_.max_body_bytes},
                   {"client_ca", options_.client_ca},

@@ -300,6 +300,7 @@ class ServerCore {
   ServerCore& operator=(const ServerCore&) = delete;
 
   bool start(std::string& error, int& bound_port);
+  int loopThreads() const { return static_cast<int>(loops_.size()); }
   void shutdown();
   bool running() const { return running_.load(); }
 
@@ -553,6 +554,12 @@ Connection::Io Connection::readNow(std::chrono::milliseconds timeout) {
   }
   const int error = SSL_get_error(ssl_, 0);
   if (isWait(error)) {
+    if (end_ == 0) {
+      // Nothing buffered (a keep-alive connection between requests, typically): an idle
+      // connection holds no read buffer, ours or OpenSSL's.
+      std::vector<char>().swap(buffer_);
+      SSL_free_buffers(ssl_);
+    }
     setDeadline(timeout);
     waitSocket(error, &Connection::advance);
     return Io::Wait;
@@ -1041,6 +1048,7 @@ bool HttpsServer::start(std::string& error) {
   int bound_port = 0;
   if (!impl_->start(error, bound_port)) return false;
   port_ = bound_port;
+  loop_threads_ = impl_->loopThreads();
   return true;
 }
 

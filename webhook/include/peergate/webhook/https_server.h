@@ -62,6 +62,8 @@ class HttpsServer {
   bool start(std::string& error);
   // The bound port (the ephemeral one when options.port is 0); 0 before start().
   int port() const { return port_; }
+  // Event-loop threads serving connections (options.worker_threads, or the CPUs); 0 before start().
+  int loopThreads() const { return loop_threads_; }
   bool running() const;
 
   // First step of a drain: replies carry `Connection: close` from now on, so clients move off
@@ -78,6 +80,7 @@ class HttpsServer {
   std::unique_ptr<Impl> impl_;
   std::atomic<bool> draining_{false};
   int port_ = 0;
+  int loop_threads_ = 0;
 };
 
 }  // namespace peergate::webhook
