@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <random>
 #include <string>
 #include <thread>
 
@@ -115,11 +116,12 @@ struct ControlPlane {
   }
   ~ControlPlane() { server->shutdown(); }
 
-  void publish(const std::string& yaml) {
+  static StateStore::Snapshot snapshotOf(const std::string& yaml) {
     validation::Inputs inputs;
     REQUIRE(validation::decodeInto(yaml, "state.yaml", inputs).ok());
-    store.publish(std::make_shared<const validation::ClusterState>(std::move(inputs)));
+    return std::make_shared<const validation::ClusterState>(std::move(inputs));
   }
+  void publish(const std::string& yaml) { store.publish(snapshotOf(yaml)); }
 
   std::string address() const { return "127.0.0.1:" + std::to_string(server->port()); }
 
@@ -242,6 +244,38 @@ TEST_CASE("a long-poll holds while nothing changes and answers within a second o
   CHECK(body.at("version") != version);
   CHECK(body.at("mode") == "PERMISSIVE");
   CHECK(cp.cp_metrics.feed_requests.value({"changed"}) >= 2);
+}
+
+// The change may land while the feed is still computing the answer it would hold; that change
+// must end the hold, not the next one. Publish at random instants around each request.
+TEST_CASE("a change that lands while a long-poll is being answered still ends the hold",
+          "[control-plane]") {
+  ControlPlane cp;
+  const StateStore::Snapshot snapshots[] = {ControlPlane::snapshotOf(stateYaml("PERMISSIVE")),
+                                            ControlPlane::snapshotOf(stateYaml("STRICT"))};
+  std::unique_ptr<httplib::SSLClient> client = cp.client();
+  std::string version =
+      json::parse(cp.policy("tok-httpbin", "foo/httpbin")->body).at("version").get<std::string>();
+  std::mt19937 random(20261123);
+  std::uniform_int_distribution<int> delay_us(0, 600);
+  for (int trial = 0; trial < 150; ++trial) {
+    std::thread publisher([&, delay = delay_us(random)] {
+      std::this_thread::sleep_for(std::chrono::microseconds(delay));
+      cp.store.publish(snapshots[trial % 2]);
+    });
+    const auto started = std::chrono::steady_clock::now();
+    const httplib::Result reply =
+        client->Get("/v1/policy?pod=foo/httpbin&waitSeconds=5&version=" + version,
+                    {{"Authorization", "Bearer tok-httpbin"}});
+    const auto elapsed = std::chrono::steady_clock::now() - started;
+    publisher.join();
+    REQUIRE(reply);
+    const std::string answered = json::parse(reply->body).at("version").get<std::string>();
+    INFO("trial " << trial);
+    REQUIRE(elapsed < 2s);
+    CHECK(answered != version);
+    version = answered;
+  }
 }
 
 proxy::ProxyOptions proxyOptions(const ControlPlane& cp, const fs::path& token_file) {

@@ -272,9 +272,15 @@ class ControlPlaneServer::Impl {
   std::string trustDomain(const StateStore::Snapshot& state) const;
   std::shared_ptr<const SharedPeers> peersFor(const StateStore::Snapshot& state);
   FeedAnswer answer(const Caller& caller, const std::string& ns, const std::string& name);
+  // What an answer was computed from. Taken before the answer, so a change that lands while
+  // the answer is being computed still wakes the held request.
+  struct FeedInputs {
+    std::uint64_t generation = 0;
+    std::string roots;
+  };
+  FeedInputs feedInputs() const { return {store_.generation(), ca_.rootsPem()}; }
   void holdUntilChanged(const Caller& caller, const std::string& ns, const std::string& name,
-                        const std::string& known_version, std::chrono::seconds wait,
-                        FeedAnswer& current);
+                        FeedInputs seen, std::chrono::seconds wait, FeedAnswer& current);
 
   const ControlPlaneOptions options_;
   CertReloader& certs_;
@@ -431,12 +437,12 @@ FeedAnswer ControlPlaneServer::Impl::answer(const Caller& caller, const std::str
 }
 
 void ControlPlaneServer::Impl::holdUntilChanged(const Caller& caller, const std::string& ns,
-                                                const std::string& name,
-                                                const std::string& known_version,
+                                                const std::string& name, FeedInputs seen,
                                                 std::chrono::seconds wait, FeedAnswer& current) {
   const auto deadline = std::chrono::steady_clock::now() + wait;
-  std::uint64_t generation = store_.generation();
-  std::string roots = ca_.rootsPem();
+  const std::string known_version = current.version;
+  std::uint64_t generation = seen.generation;
+  std::string roots = std::move(seen.roots);
   ++waiting_;
   metrics_.feed_waiting.set(waiting_.load());
   while (!current.error && current.version == known_version && !stopping_) {
@@ -476,13 +482,15 @@ void ControlPlaneServer::Impl::handlePolicy(const httplib::Request& request,
     wait_seconds = std::atoll(request.get_param_value("waitSeconds").c_str());
   }
   wait_seconds = std::clamp<long long>(wait_seconds, 0, options_.max_wait.count());
+  FeedInputs inputs = feedInputs();
   FeedAnswer current = answer(caller, ns, name);
   if (!current.error && current.version == known && wait_seconds > 0) {
     if (waiting_.load() >= options_.worker_threads - 4) {
       metrics_.feed_requests.inc({"busy"});
       return replyError(response, {429, "busy", "too many proxies waiting; retry"});
     }
-    holdUntilChanged(caller, ns, name, known, std::chrono::seconds(wait_seconds), current);
+    holdUntilChanged(caller, ns, name, std::move(inputs), std::chrono::seconds(wait_seconds),
+                     current);
   }
   if (current.error) {
     metrics_.feed_requests.inc({current.error->code});
