@@ -246,6 +246,9 @@ void addOptions(CLI::App& app, ProxyFlags& flags) {
   app.add_option("--outbound-map", flags.outbound_map,
                  "Extra outbound listeners: a connection to LISTEN counts as destined to IP:PORT")
       ->type_name("LISTEN=IP:PORT[,...]");
+  app.add_flag("--no-multiplex{false}", options.multiplex,
+               "One mTLS connection per outbound connection to a peer proxy, instead of streams "
+               "over one shared mTLS connection per destination");
   addTimeoutOptions(app, flags);
   app.add_option("--log-format", flags.log_format, "Log lines as json or text")
       ->check(CLI::IsMember({"json", "text"}))

@@ -19,8 +19,9 @@ constexpr std::size_t kHandshakeHeader = 4;
 constexpr std::size_t kMaxRecordPayload = 16384;  // 2^14: a larger plaintext record is an error
 constexpr std::uint16_t kAlpnExtension = 16;
 
-constexpr std::string_view kMeshAlpn[] = {"peergate",       "istio",          "istio-peer-exchange",
-                                          "istio-http/1.0", "istio-http/1.1", "istio-h2"};
+constexpr std::string_view kMeshAlpn[] = {
+    "peergate-mux/1", "peergate",       "istio",   "istio-peer-exchange",
+    "istio-http/1.0", "istio-http/1.1", "istio-h2"};
 
 ClientHelloScan verdict(Status status, std::size_t needed = 0) {
   ClientHelloScan scan;

@@ -38,6 +38,18 @@ class InboundSession final : public Session {
       : Session(context, Direction::Inbound, std::move(client)),
         fixed_app_port_(fixed_app_port),
         retry_(client_.get_executor()) {}
+  // One stream of a mux connection: the handshake and identity are the connection's.
+  InboundSession(SessionContext& context, std::unique_ptr<MuxStream> stream, int port,
+                 std::string source_ip, std::string peer_id)
+      : Session(context, Direction::Inbound,
+                asio::ip::tcp::socket(stream->connection().executor())),
+        retry_(client_.get_executor()),
+        port_(port),
+        source_ip_(std::move(source_ip)),
+        arrived_over_ipv6_(source_ip_.find(':') != std::string::npos),
+        mux_stream_(std::move(stream)) {
+    verification_.peer_id = std::move(peer_id);
+  }
 
   void start() override;
 
@@ -52,6 +64,8 @@ class InboundSession final : public Session {
   void onSniffed(Sniffed sniffed);
   void acceptTls();
   void onHandshake(const std::error_code& ec);
+  void serveMux();
+  void startStream();
   void forwardPlain(std::string_view security);
   void forward(std::string_view security);
   void connectApp(const asio::ip::address& address, std::string_view security);
@@ -66,14 +80,16 @@ class InboundSession final : public Session {
   std::shared_ptr<const ProxyPolicy> policy_;
   std::shared_ptr<const TlsContexts> tls_;
   PeerVerification verification_;
-  SSL* ssl_ = nullptr;                 // owned by streams_[0]
-  std::vector<unsigned char> peeked_;  // while sniffing: the first bytes, still in the socket
-  bool saw_tls_ = false;               // they began as a TLS record
+  SSL* ssl_ = nullptr;                     // owned by streams_[0]
+  std::unique_ptr<MuxStream> mux_stream_;  // a stream session's side, until it is streams_[0]
+  std::vector<unsigned char> peeked_;      // while sniffing: the first bytes, still in the socket
+  bool saw_tls_ = false;                   // they began as a TLS record
   bool sniff_expired_ = false;
   bool handshake_expired_ = false;
 };
 
 void InboundSession::start() {
+  if (mux_stream_) return startStream();
   std::error_code ec;
   const asio::ip::address source = client_.remote_endpoint(ec).address();
   arrived_over_ipv6_ = source.is_v6() && !source.to_v6().is_v4_mapped();
@@ -214,6 +230,37 @@ void InboundSession::onHandshake(const std::error_code& ec) {
     verification_.failure = checkResumedPeer(ssl_, verification_);
     if (!verification_.failure.empty()) return refuse(port_, "mtls", verification_.failure);
   }
+  if (negotiatedMux(ssl_)) return serveMux();
+  context_.stats.observeInbound(port_, source_ip_, "mtls", verification_.peer_id,
+                                ProxyStats::Clock::now());
+  forward("mtls");
+}
+
+// The peer proxy will carry many connections over this one; each stream it opens becomes a
+// session of its own. This session's part ends here, without a connection of its own to count.
+void InboundSession::serveMux() {
+  std::unique_ptr<TlsStream> tls(static_cast<TlsStream*>(streams_[0].release()));
+  auto connection = std::make_shared<MuxConnection>(std::move(tls), MuxConnection::Role::Server,
+                                                    verification_.peer_id);
+  connection->start([&context = context_, port = port_, source = source_ip_,
+                     peer = verification_.peer_id](std::unique_ptr<MuxStream> stream) {
+    if (context.live.size() >= context.limits.max_connections) {
+      context.stats.connection(Direction::Inbound, port, "mtls", "limit");
+      return;  // the stream is reset as it goes
+    }
+    makeInboundStreamSession(context, std::move(stream), port, source, peer)->start();
+  });
+  close();
+}
+
+// The policy is looked at again for every stream: a port switched to DISABLE since the
+// connection was set up takes no more mTLS.
+void InboundSession::startStream() {
+  policy_ = context_.config.policy();
+  mode_ = policy_->modeForPort(port_);
+  streams_[0] = std::move(mux_stream_);
+  context_.stats.muxStream(direction_);
+  if (mode_ == Mode::Disable) return refuse(port_, "mtls", "mtls_on_disabled_port");
   context_.stats.observeInbound(port_, source_ip_, "mtls", verification_.peer_id,
                                 ProxyStats::Clock::now());
   forward("mtls");
@@ -254,6 +301,13 @@ void InboundSession::connectApp(const asio::ip::address& address, std::string_vi
 }
 
 }  // namespace
+
+std::shared_ptr<Session> makeInboundStreamSession(SessionContext& context,
+                                                  std::unique_ptr<MuxStream> stream, int port,
+                                                  std::string source_ip, std::string peer_id) {
+  return std::make_shared<InboundSession>(context, std::move(stream), port, std::move(source_ip),
+                                          std::move(peer_id));
+}
 
 std::shared_ptr<Session> makeInboundSession(SessionContext& context, asio::ip::tcp::socket client,
                                             std::optional<uint16_t> fixed_app_port) {

@@ -2,6 +2,7 @@
 // state gives that pod (secure naming); anywhere else, plaintext as the app sent it.
 #include <spdlog/spdlog.h>
 
+#include "peergate/proxy/client_hello.h"
 #include "session.h"
 #include "session_resumption.h"
 
@@ -24,6 +25,8 @@ class OutboundSession final : public Session {
   void onConnected(const std::error_code& ec);
   void originate();
   void onHandshake(const std::error_code& ec);
+  void offerMux(SSL* ssl) const;
+  void joinMux(const std::shared_ptr<MuxConnection>& connection);
   std::string handshakeFailure(const std::error_code& ec) const;
 
   const std::optional<asio::ip::tcp::endpoint> fixed_destination_;
@@ -46,6 +49,14 @@ void OutboundSession::start() {
   tls_ = context_.config.tls();
   if (const ProxiedPeer* peer = policy_->peerFor(destination_.address().to_string())) {
     peer_ = *peer;
+    // Keyed by identity and address: a session proves who the server was when it was granted.
+    session_key_ = peer_->spiffe_id + " " + destination_.address().to_string() + ":" +
+                   std::to_string(destination_.port());
+    if (context_.multiplex) {
+      if (auto connection = context_.mux_pool.find(session_key_, tls_.get())) {
+        return joinMux(connection);
+      }
+    }
   }
   connectUpstream(destination_,
                   [self = self()](const std::error_code& ec) { self->onConnected(ec); });
@@ -71,10 +82,8 @@ void OutboundSession::originate() {
   verification_.expected_id = peer_->spiffe_id;
   SSL* ssl = tls_->newClientSsl(&verification_);
   if (ssl == nullptr) return refuse(destination_.port(), "mtls", "tls_error");
-  // Keyed by identity and address: a session proves who the server was when it was granted.
-  session_key_ = peer_->spiffe_id + " " + destination_.address().to_string() + ":" +
-                 std::to_string(destination_.port());
   offerCachedSession(ssl, &session_key_);
+  offerMux(ssl);
   ssl_ = ssl;
   auto stream = std::make_unique<TlsStream>(std::move(upstream_), ssl);
   TlsStream& tls = *stream;
@@ -112,7 +121,37 @@ void OutboundSession::onHandshake(const std::error_code& ec) {
       return refuse(destination_.port(), "mtls", verification_.failure);
     }
   }
+  if (negotiatedMux(ssl_)) {
+    std::unique_ptr<TlsStream> tls(static_cast<TlsStream*>(streams_[1].release()));
+    auto connection = std::make_shared<MuxConnection>(std::move(tls), MuxConnection::Role::Client,
+                                                      peer_->spiffe_id);
+    connection->start();
+    context_.mux_pool.add(session_key_, tls_, connection);
+    return joinMux(connection);
+  }
   streams_[0] = std::make_unique<PlainStream>(std::move(client_));
+  record(destination_.port(), "mtls", "forwarded");
+  startSplice();
+}
+
+// Offered before the mesh protocols, so a peer that knows it selects it and one that does not
+// (an older peergate, an Istio sidecar) selects what it knows.
+void OutboundSession::offerMux(SSL* ssl) const {
+  if (!context_.multiplex) return;
+  static const std::string offer = [] {
+    std::vector<std::string_view> protocols{kMuxAlpn};
+    protocols.insert(protocols.end(), std::begin(kOutboundAlpn), std::end(kOutboundAlpn));
+    return alpnWireFormat(protocols);
+  }();
+  SSL_set_alpn_protos(ssl, reinterpret_cast<const unsigned char*>(offer.data()),
+                      static_cast<unsigned int>(offer.size()));
+}
+
+// A stream on a verified connection to the same identity and address: no new handshake.
+void OutboundSession::joinMux(const std::shared_ptr<MuxConnection>& connection) {
+  streams_[1] = connection->open();
+  streams_[0] = std::make_unique<PlainStream>(std::move(client_));
+  context_.stats.muxStream(direction_);
   record(destination_.port(), "mtls", "forwarded");
   startSplice();
 }

@@ -156,7 +156,8 @@ bool ProxyServer::start(std::string& error) {
   }
   bind_address_ = bind.to_string();
   if (!config_->loadInitial(error)) return false;
-  impl_ = std::make_unique<Impl>(SessionContext{stats_, options_.limits, app, *config_, {}});
+  impl_ = std::make_unique<Impl>(
+      SessionContext{stats_, options_.limits, app, *config_, options_.multiplex, {}, {}});
   auto add = [&](int port, Direction direction) -> Listener* {
     std::unique_ptr<Listener> listener =
         bindListener(impl_->io, bind, static_cast<uint16_t>(port), direction, error);

@@ -117,6 +117,12 @@ std::string ProxyStats::renderMetrics() const {
     out << "peergate_proxy_tls_resumptions_total{direction=\"" << toString(direction) << "\"} "
         << tlsResumptions(direction) << '\n';
   }
+  header(out, "peergate_proxy_multiplexed_streams_total", "counter",
+         "mTLS connections carried as streams of a shared connection to a peer proxy.");
+  for (Direction direction : {Direction::Inbound, Direction::Outbound}) {
+    out << "peergate_proxy_multiplexed_streams_total{direction=\"" << toString(direction) << "\"} "
+        << muxStreams(direction) << '\n';
+  }
   header(out, "peergate_proxy_bytes_total", "counter", "Bytes spliced, both ways, by listener.");
   for (Direction direction : {Direction::Inbound, Direction::Outbound}) {
     out << "peergate_proxy_bytes_total{direction=\"" << toString(direction) << "\"} "

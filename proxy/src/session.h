@@ -12,6 +12,7 @@
 #include <asio/ip/tcp.hpp>
 #include <asio/steady_timer.hpp>
 
+#include "mux_connection.h"
 #include "peergate/proxy/config_source.h"
 #include "peergate/proxy/options.h"
 #include "peergate/proxy/proxy_stats.h"
@@ -28,7 +29,9 @@ struct SessionContext {
   const ProxyLimits& limits;
   asio::ip::address app_address;
   const ConfigSource& config;
+  bool multiplex = true;              // outbound offers kMuxAlpn to proxied destinations
   std::unordered_set<Session*> live;  // for drain and shutdown; touched only on the loop
+  MuxPool mux_pool;                   // outbound mux connections; touched only on the loop
 };
 
 // One accepted connection, from accept to close. Owned by the handlers it has pending (each
@@ -86,6 +89,11 @@ class Session : public std::enable_shared_from_this<Session> {
 // Inbound: the destination port (SO_ORIGINAL_DST or a fixed mapping) picks the mode.
 std::shared_ptr<Session> makeInboundSession(SessionContext& context, asio::ip::tcp::socket client,
                                             std::optional<uint16_t> fixed_app_port);
+// Inbound: one stream of a mux connection from a peer proxy, already verified as `peer_id`,
+// opened to `port`.
+std::shared_ptr<Session> makeInboundStreamSession(SessionContext& context,
+                                                  std::unique_ptr<MuxStream> stream, int port,
+                                                  std::string source_ip, std::string peer_id);
 // Outbound: mTLS to destinations with a proxy, plaintext elsewhere.
 std::shared_ptr<Session> makeOutboundSession(
     SessionContext& context, asio::ip::tcp::socket client,

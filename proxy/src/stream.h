@@ -33,7 +33,6 @@ class Stream {
   // Half-close: TCP FIN, or close_notify for TLS; reading goes on.
   virtual void shutdownWrite(DoneHandler handler) = 0;
   virtual void close() = 0;
-  virtual asio::ip::tcp::socket& socket() = 0;
 };
 
 class PlainStream final : public Stream {
@@ -45,7 +44,6 @@ class PlainStream final : public Stream {
   void writeSome(asio::const_buffer buffer, IoHandler handler) override;
   void shutdownWrite(DoneHandler handler) override;
   void close() override;
-  asio::ip::tcp::socket& socket() override { return socket_; }
 
  private:
   asio::ip::tcp::socket socket_;
@@ -72,8 +70,10 @@ class TlsStream final : public Stream {
   void writeSome(asio::const_buffer buffer, IoHandler handler) override;
   void shutdownWrite(DoneHandler handler) override;
   void close() override;
-  asio::ip::tcp::socket& socket() override { return socket_; }
   SSL* ssl() const { return ssl_; }
+  asio::any_io_executor executor() const {
+    return const_cast<asio::ip::tcp::socket&>(socket_).get_executor();
+  }
 
  private:
   // Calls `attempt` until it stops asking to wait; `attempt` returns the SSL_get_error value

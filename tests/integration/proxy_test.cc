@@ -250,14 +250,19 @@ TEST_CASE("inbound without an iptables redirect has no original destination and 
 
 // curl's proxy (outbound) → httpbin's proxy on 127.0.0.2 (inbound, STRICT) → the app.
 struct OutboundChain {
+  const bool multiplex;
   EchoApp app;
   ClusterFiles files{app.port(), testing::httpbinPolicyYaml("STRICT")};
   RunningProxy server{serverOptions(files.dir.path(), {app.port()}, "127.0.0.2")};
-  RunningProxy client{clientOptions(files.dir.path(), "127.0.0.2", server.inbound())};
+  RunningProxy client{clientOptions(files.dir.path(), "127.0.0.2", server.inbound(), multiplex)};
 
-  static ProxyOptions clientOptions(const fs::path& state, const std::string& ip, uint16_t port) {
+  explicit OutboundChain(bool multiplex_streams = true) : multiplex(multiplex_streams) {}
+
+  static ProxyOptions clientOptions(const fs::path& state, const std::string& ip, uint16_t port,
+                                    bool multiplex = true) {
     ProxyOptions options = podOptions("curl", state, identityDir("curl"));
     options.outbound_map.push_back({0, ip, port});
+    options.multiplex = multiplex;
     return options;
   }
 };
@@ -345,7 +350,7 @@ TEST_CASE("outbound to a dual-stack pod's IPv6 address originates mTLS and check
 TEST_CASE("later connections to the same proxy resume the TLS session and keep the peer's identity",
           "[proxy]") {
   quietLogs();
-  OutboundChain chain;
+  OutboundChain chain(/*multiplex_streams=*/false);
   for (int i = 0; i < 3; ++i) {
     CHECK(exchangePlain("127.0.0.1", chain.client.outbound(), "again") == "againEOF:5");
   }
@@ -367,21 +372,133 @@ TEST_CASE("later connections to the same proxy resume the TLS session and keep t
   CHECK(observations.value().entries[0].count == 3);
 }
 
+// TCP connections in ESTABLISHED state whose local port is `port` (/proc/net/tcp and tcp6).
+int establishedOnLocalPort(uint16_t port) {
+  int count = 0;
+  for (const char* table : {"/proc/net/tcp", "/proc/net/tcp6"}) {
+    std::ifstream in(table);
+    std::string line;
+    std::getline(in, line);  // the header
+    while (std::getline(in, line)) {
+      std::istringstream fields(line);
+      std::string slot, local, remote, state;
+      fields >> slot >> local >> remote >> state;
+      const std::size_t colon = local.rfind(':');
+      if (state == "01" && colon != std::string::npos &&
+          std::stoul(local.substr(colon + 1), nullptr, 16) == port) {
+        ++count;
+      }
+    }
+  }
+  return count;
+}
+
+TEST_CASE("connections to the same peer proxy are streams of one mTLS connection", "[proxy][mux]") {
+  quietLogs();
+  OutboundChain chain;
+  // The first connection sets the shared connection up; the next ones join it.
+  std::vector<int> open;
+  for (int i = 0; i < 5; ++i) {
+    const int fd = testing::connectTcp("127.0.0.1", chain.client.outbound());
+    REQUIRE(fd >= 0);
+    open.push_back(fd);
+    const std::string hello = "stream " + std::to_string(i);
+    REQUIRE(testing::sendAll(fd, hello));
+    CHECK(testing::readExactly(fd, hello.size()) == hello);
+  }
+  // Five proxied connections, one TCP connection into the server proxy.
+  CHECK(establishedOnLocalPort(chain.server.inbound()) == 1);
+  for (int fd : open) {
+    ::shutdown(fd, SHUT_WR);
+    CHECK(testing::readToEnd(fd) == "EOF:8");
+    ::close(fd);
+  }
+  CHECK(eventually([&] {
+    return chain.server.stats.connections(Direction::Inbound, chain.app.port(), "mtls",
+                                          "forwarded") == 5 &&
+           chain.server.stats.active() == 0 && chain.client.stats.active() == 0;
+  }));
+  CHECK(chain.client.stats.muxStreams(Direction::Outbound) == 5);
+  CHECK(chain.server.stats.muxStreams(Direction::Inbound) == 5);
+  CHECK(chain.client.stats.connections(Direction::Outbound, chain.server.inbound(), "mtls",
+                                       "forwarded") == 5);
+  CHECK(chain.client.stats.tlsResumptions(Direction::Outbound) == 0);
+  // Every stream is seen with the identity the shared connection proved.
+  const nlohmann::json identities = identitiesOf(chain.server);
+  INFO(identities.dump());
+  REQUIRE(identities["observations"].size() == 1);
+  CHECK(identities["observations"][0]["source"]["identity"] ==
+        "spiffe://cluster.local/ns/foo/sa/curl");
+  CHECK(identities["observations"][0]["count"] == 5);
+  // Still one connection after all streams ended: the next one needs no handshake.
+  CHECK(exchangePlain("127.0.0.1", chain.client.outbound(), "later") == "laterEOF:5");
+  CHECK(establishedOnLocalPort(chain.server.inbound()) == 1);
+}
+
+TEST_CASE("a stream whose reader stalls does not hold up the other streams", "[proxy][mux]") {
+  quietLogs();
+  OutboundChain chain;
+  CHECK(exchangePlain("127.0.0.1", chain.client.outbound(), "warm") == "warmEOF:4");
+  // The echo comes back to a client that never reads it: the app's replies pile up until the
+  // stream's credit is spent, and the writer blocks.
+  const int stalled = testing::connectTcp("127.0.0.1", chain.client.outbound());
+  REQUIRE(stalled >= 0);
+  const int flags = ::fcntl(stalled, F_GETFL);
+  REQUIRE(::fcntl(stalled, F_SETFL, flags | O_NONBLOCK) == 0);
+  const std::string chunk(1 << 16, 's');
+  std::size_t sent = 0;
+  const auto deadline = std::chrono::steady_clock::now() + 5s;
+  int refused_in_a_row = 0;
+  while (std::chrono::steady_clock::now() < deadline && refused_in_a_row < 20) {
+    const ssize_t wrote = ::send(stalled, chunk.data(), chunk.size(), MSG_NOSIGNAL);
+    if (wrote > 0) {
+      sent += static_cast<std::size_t>(wrote);
+      refused_in_a_row = 0;
+    } else {
+      ++refused_in_a_row;
+      std::this_thread::sleep_for(10ms);
+    }
+  }
+  INFO("sent before blocking: " << sent);
+  CHECK(refused_in_a_row >= 20);  // it did block
+  CHECK(sent < std::size_t{64} << 20);
+  // Meanwhile other connections through the same pair go on.
+  for (int i = 0; i < 3; ++i) {
+    CHECK(exchangePlain("127.0.0.1", chain.client.outbound(), "other") == "otherEOF:5");
+  }
+  CHECK(establishedOnLocalPort(chain.server.inbound()) == 1);
+  ::close(stalled);
+}
+
+TEST_CASE("a port switched to DISABLE refuses new streams of a mux connection", "[proxy][mux]") {
+  quietLogs();
+  OutboundChain chain;
+  CHECK(exchangePlain("127.0.0.1", chain.client.outbound(), "strict") == "strictEOF:6");
+  chain.files.setPolicy(testing::httpbinPolicyYaml("DISABLE"));
+  CHECK(eventually([&] {
+    return exchangePlain("127.0.0.1", chain.client.outbound(), "x").empty() &&
+           chain.server.stats.handshakeFailures(Direction::Inbound, "mtls_on_disabled_port") > 0;
+  }));
+}
+
 // curl's proxy → httpbin's PERMISSIVE port: the outbound side's ALPN is what makes it mTLS.
 struct PermissiveChain {
+  const bool multiplex;
   EchoApp app;
   ClusterFiles files{app.port(), testing::httpbinPolicyYaml("PERMISSIVE")};
   RunningProxy server{serverOptions(files.dir.path(), {app.port()}, "127.0.0.2")};
   RunningProxy client{
-      OutboundChain::clientOptions(files.dir.path(), "127.0.0.2", server.inbound())};
+      OutboundChain::clientOptions(files.dir.path(), "127.0.0.2", server.inbound(), multiplex)};
 
-  explicit PermissiveChain(testing::AppTls tls = testing::AppTls::None) : app("", tls) {}
+  explicit PermissiveChain(testing::AppTls tls = testing::AppTls::None,
+                           bool multiplex_streams = true)
+      : multiplex(multiplex_streams), app("", tls) {}
 };
 
 TEST_CASE("a mesh client reaching a PERMISSIVE port is terminated as mTLS, sessions resumed",
           "[proxy][alpn]") {
   quietLogs();
-  PermissiveChain chain;
+  PermissiveChain chain(testing::AppTls::None, /*multiplex=*/false);
   for (int i = 0; i < 3; ++i) {
     CHECK(exchangePlain("127.0.0.1", chain.client.outbound(), "via mesh") == "via meshEOF:8");
   }

@@ -48,8 +48,11 @@ inline constexpr std::string_view kOutboundAlpn[] = {"peergate", "istio"};
 // What the inbound side selects, in its preference order, among what the client offered; never
 // istio-peer-exchange (it commits the client to Istio's metadata exchange, which peergate does
 // not speak). A client that offers none of these gets no ALPN.
-inline constexpr std::string_view kInboundAlpn[] = {"peergate", "istio", "istio-http/1.0",
-                                                    "istio-http/1.1", "istio-h2"};
+inline constexpr std::string_view kInboundAlpn[] = {"peergate-mux/1", "peergate",       "istio",
+                                                    "istio-http/1.0", "istio-http/1.1", "istio-h2"};
+// Selected by a peergate proxy that carries many connections as streams of this one
+// (proxy/src/mux_connection.h); offered before kOutboundAlpn when multiplexing is on.
+inline constexpr std::string_view kMuxAlpn = kInboundAlpn[0];
 
 // `protocols` in the wire format of the ALPN extension and SSL_CTX_set_alpn_protos (each name
 // prefixed by its one-byte length).

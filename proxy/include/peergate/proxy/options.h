@@ -68,6 +68,9 @@ struct ProxyOptions {
   std::vector<InboundMapping> inbound_map;
   std::vector<OutboundMapping> outbound_map;
   std::chrono::milliseconds reload_interval{1000};
+  // Outbound connections to the same peer proxy share one mTLS connection when the peer agrees
+  // (ALPN); inbound always accepts that.
+  bool multiplex = true;
   ProxyLimits limits;
 };
 

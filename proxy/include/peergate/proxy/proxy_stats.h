@@ -37,6 +37,10 @@ class ProxyStats {
   void tlsResumed(Direction direction) {
     resumed_[direction == Direction::Inbound ? 0 : 1].fetch_add(1, std::memory_order_relaxed);
   }
+  // A connection carried as a stream of a shared mTLS connection (no handshake of its own).
+  void muxStream(Direction direction) {
+    mux_streams_[direction == Direction::Inbound ? 0 : 1].fetch_add(1, std::memory_order_relaxed);
+  }
   void opened() { active_.fetch_add(1, std::memory_order_relaxed); }
   void closed() { active_.fetch_sub(1, std::memory_order_relaxed); }
   void setCertExpiry(Clock::time_point not_after);
@@ -54,6 +58,9 @@ class ProxyStats {
   }
 
   // Prometheus text exposition format.
+  std::uint64_t muxStreams(Direction direction) const {
+    return mux_streams_[direction == Direction::Inbound ? 0 : 1].load(std::memory_order_relaxed);
+  }
   std::string renderMetrics() const;
   // docs/observations.md (apiVersion peergate.io/v1alpha1, kind Observations): usable as
   // `peergate check --observations`. Pod and workload names come from `policy`.
@@ -80,6 +87,7 @@ class ProxyStats {
   std::uint64_t sources_dropped_ = 0;
   std::atomic<std::uint64_t> bytes_[2] = {0, 0};
   std::atomic<std::uint64_t> resumed_[2] = {0, 0};
+  std::atomic<std::uint64_t> mux_streams_[2] = {0, 0};
   std::atomic<std::int64_t> active_{0};
   std::atomic<double> cert_expiry_{0};
 };

@@ -1,0 +1,450 @@
+#include "mux_connection.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include <spdlog/spdlog.h>
+#include <asio/post.hpp>
+
+namespace peergate::proxy {
+namespace {
+
+constexpr std::size_t kHeaderBytes = 9;
+constexpr std::size_t kReadBytes = 16384;
+// Frames queued for TLS beyond this park further writes until they are written.
+constexpr std::size_t kHighWater = 256 * 1024;
+// Reads handled before the loop lets other connections run.
+constexpr int kReadsPerTurn = 16;
+// With no stream left, a client closes its connection after this; the server waits twice as
+// long, so it never closes under a client that is just opening a stream.
+constexpr std::chrono::seconds kClientIdle{30};
+constexpr std::size_t kMaxStreams = 16384;
+
+void putU32(char* out, std::uint32_t value) {
+  out[0] = static_cast<char>(value >> 24);
+  out[1] = static_cast<char>(value >> 16);
+  out[2] = static_cast<char>(value >> 8);
+  out[3] = static_cast<char>(value);
+}
+
+std::uint32_t getU32(const char* in) {
+  const auto* bytes = reinterpret_cast<const unsigned char*>(in);
+  return (std::uint32_t{bytes[0]} << 24) | (std::uint32_t{bytes[1]} << 16) |
+         (std::uint32_t{bytes[2]} << 8) | std::uint32_t{bytes[3]};
+}
+
+template <typename Handler, typename... Args>
+void postCall(const asio::any_io_executor& executor, Handler handler, Args... args) {
+  asio::post(executor, [handler = std::move(handler), args...]() mutable { handler(args...); });
+}
+
+}  // namespace
+
+bool negotiatedMux(SSL* ssl) {
+  const unsigned char* selected = nullptr;
+  unsigned int size = 0;
+  SSL_get0_alpn_selected(ssl, &selected, &size);
+  return selected != nullptr &&
+         std::string_view(reinterpret_cast<const char*>(selected), size) == kMuxAlpn;
+}
+
+// --- MuxStream ---------------------------------------------------------------------------------
+
+MuxStream::MuxStream(std::shared_ptr<MuxConnection> connection, std::uint32_t id)
+    : connection_(std::move(connection)), id_(id) {
+  connection_->streams_[id_] = this;
+}
+
+MuxStream::~MuxStream() {
+  reader_ = nullptr;
+  parked_writer_ = nullptr;
+  release();
+}
+
+bool MuxStream::readable() const { return hasBuffered() || fin_received_ || failure_; }
+
+std::size_t MuxStream::readNow(asio::mutable_buffer buffer, std::error_code& ec) {
+  const std::size_t available = received_.size() - read_offset_;
+  if (available == 0) {
+    if (failure_) {
+      ec = failure_;
+    } else if (fin_received_) {
+      ec = asio::error::eof;
+    } else {
+      ec = asio::error::would_block;
+    }
+    return 0;
+  }
+  const std::size_t taken = std::min(available, buffer.size());
+  std::memcpy(buffer.data(), received_.data() + read_offset_, taken);
+  read_offset_ += taken;
+  if (read_offset_ == received_.size()) {
+    received_.clear();
+    read_offset_ = 0;
+  }
+  consumed_ += static_cast<std::uint32_t>(taken);
+  // Credit goes back in halves of the window: fewer frames, and the sender never runs dry
+  // while the reader keeps up.
+  if (consumed_ >= kMuxWindow / 2 && !failure_ && !released_) {
+    connection_->sendWindow(id_, consumed_);
+    receive_left_ += consumed_;
+    consumed_ = 0;
+  }
+  ec.clear();
+  return taken;
+}
+
+// A stream that waits holds no receive buffer (an idle connection costs its state only).
+void MuxStream::waitReadable(DoneHandler handler) {
+  if (readable()) {
+    postCall(connection_->tls_->executor(), std::move(handler), std::error_code());
+    return;
+  }
+  std::vector<char>().swap(received_);
+  read_offset_ = 0;
+  reader_ = std::move(handler);
+}
+
+void MuxStream::wakeReader(const std::error_code& ec) {
+  if (!reader_) return;
+  postCall(connection_->tls_->executor(), std::move(reader_), ec);
+  reader_ = nullptr;
+}
+
+void MuxStream::writeSome(asio::const_buffer buffer, IoHandler handler) {
+  const asio::any_io_executor executor = connection_->tls_->executor();
+  if (failure_ || fin_sent_ || released_) {
+    const std::error_code ec = failure_ ? failure_ : asio::error::broken_pipe;
+    postCall(executor, std::move(handler), ec, std::size_t{0});
+    return;
+  }
+  parked_buffer_ = buffer;
+  parked_writer_ = std::move(handler);
+  resumeWrite();
+}
+
+void MuxStream::resumeWrite() {
+  if (!parked_writer_ || credit_ == 0) return;
+  if (connection_->congested()) return connection_->waitForRoom(id_);
+  const std::size_t size = std::min<std::size_t>({parked_buffer_.size(), credit_, kMuxMaxPayload});
+  connection_->send(MuxConnection::FrameType::Data, id_, parked_buffer_.data(), size);
+  credit_ -= static_cast<std::uint32_t>(size);
+  postCall(connection_->tls_->executor(), std::move(parked_writer_), std::error_code(), size);
+  parked_writer_ = nullptr;
+}
+
+void MuxStream::shutdownWrite(DoneHandler handler) {
+  std::error_code ec = failure_;
+  if (!ec && !fin_sent_ && !released_) {
+    fin_sent_ = true;
+    connection_->send(MuxConnection::FrameType::Fin, id_);
+  }
+  postCall(connection_->tls_->executor(), std::move(handler), ec);
+}
+
+// Like closing a socket: pending handlers complete with operation_aborted, so whoever they
+// keep alive is let go.
+void MuxStream::close() {
+  if (reader_) wakeReader(asio::error::operation_aborted);
+  if (parked_writer_) {
+    postCall(connection_->tls_->executor(), std::move(parked_writer_),
+             std::error_code(asio::error::operation_aborted), std::size_t{0});
+    parked_writer_ = nullptr;
+  }
+  release();
+}
+
+// Both directions ended cleanly, or the peer already knows: nothing to send. Otherwise the
+// peer learns the stream was abandoned.
+void MuxStream::release() {
+  if (released_) return;
+  released_ = true;
+  if (!failure_ && !(fin_sent_ && fin_received_)) {
+    connection_->send(MuxConnection::FrameType::Reset, id_);
+  }
+  connection_->forget(id_);
+}
+
+bool MuxStream::deliver(const char* data, std::size_t size) {
+  if (size > receive_left_ || fin_received_) return false;
+  receive_left_ -= static_cast<std::uint32_t>(size);
+  if (read_offset_ > 0 && read_offset_ >= received_.size() / 2) {
+    received_.erase(received_.begin(), received_.begin() + static_cast<long>(read_offset_));
+    read_offset_ = 0;
+  }
+  received_.insert(received_.end(), data, data + size);
+  wakeReader({});
+  return true;
+}
+
+void MuxStream::finishedByPeer() {
+  fin_received_ = true;
+  wakeReader({});
+}
+
+void MuxStream::failed(const std::error_code& ec) {
+  if (failure_) return;
+  failure_ = ec;
+  wakeReader({});
+  if (parked_writer_) {
+    postCall(connection_->tls_->executor(), std::move(parked_writer_), ec, std::size_t{0});
+    parked_writer_ = nullptr;
+  }
+}
+
+void MuxStream::addCredit(std::uint32_t bytes) {
+  credit_ = static_cast<std::uint32_t>(std::min<std::uint64_t>(std::uint64_t{credit_} + bytes,
+                                                               kMuxWindow));
+  resumeWrite();
+}
+
+// --- MuxConnection -----------------------------------------------------------------------------
+
+MuxConnection::MuxConnection(std::unique_ptr<TlsStream> tls, Role role, std::string peer_id)
+    : tls_(std::move(tls)), role_(role), peer_id_(std::move(peer_id)), idle_(tls_->executor()) {}
+
+MuxConnection::~MuxConnection() = default;
+
+void MuxConnection::start(OnOpen on_open) {
+  on_open_ = std::move(on_open);
+  armIdle();
+  read();
+}
+
+std::unique_ptr<MuxStream> MuxConnection::open() {
+  const std::uint32_t id = ++next_id_;
+  auto stream = std::make_unique<MuxStream>(shared_from_this(), id);
+  send(FrameType::Open, id);
+  idle_.cancel();
+  return stream;
+}
+
+bool MuxConnection::acceptsStreams() const {
+  return !failed_ && !retired_ && streams_.size() < kMaxStreams && next_id_ < UINT32_MAX;
+}
+
+void MuxConnection::retire() {
+  retired_ = true;
+  if (streams_.empty()) close(asio::error::operation_aborted);
+}
+
+void MuxConnection::close(const std::error_code& why) {
+  if (failed_) return;
+  failed_ = true;
+  idle_.cancel();
+  tls_->close();
+  std::string().swap(outbox_);
+  // Each stream forgets itself when its session lets it go; copy the ids first.
+  std::vector<MuxStream*> streams;
+  streams.reserve(streams_.size());
+  for (auto& [id, stream] : streams_) streams.push_back(stream);
+  for (MuxStream* stream : streams) stream->failed(why);
+}
+
+void MuxConnection::send(FrameType type, std::uint32_t id, const void* payload,
+                         std::size_t size) {
+  if (failed_) return;
+  char header[kHeaderBytes];
+  header[0] = static_cast<char>(type);
+  putU32(header + 1, id);
+  putU32(header + 5, static_cast<std::uint32_t>(size));
+  outbox_.append(header, kHeaderBytes);
+  if (size > 0) outbox_.append(static_cast<const char*>(payload), size);
+  scheduleFlush();
+}
+
+void MuxConnection::sendWindow(std::uint32_t id, std::uint32_t bytes) {
+  char payload[4];
+  putU32(payload, bytes);
+  send(FrameType::Window, id, payload, sizeof payload);
+}
+
+bool MuxConnection::congested() const { return outbox_.size() >= kHighWater; }
+
+void MuxConnection::waitForRoom(std::uint32_t id) { blocked_.push_back(id); }
+
+// Frames queued while handlers of this loop turn run go out in one TLS write.
+void MuxConnection::scheduleFlush() {
+  if (flush_scheduled_ || writing_) return;
+  flush_scheduled_ = true;
+  asio::post(tls_->executor(), [self = shared_from_this()] {
+    self->flush_scheduled_ = false;
+    self->flush();
+  });
+}
+
+void MuxConnection::flush() {
+  if (writing_ || outbox_.empty() || failed_) return;
+  writing_ = true;
+  inflight_.swap(outbox_);
+  outbox_.clear();
+  writeInflight(0);
+}
+
+void MuxConnection::writeInflight(std::size_t offset) {
+  tls_->writeSome(
+      asio::buffer(inflight_.data() + offset, inflight_.size() - offset),
+      [self = shared_from_this(), offset](const std::error_code& ec, std::size_t written) {
+        if (self->failed_) return;
+        if (ec) return self->close(ec);
+        if (offset + written < self->inflight_.size()) {
+          return self->writeInflight(offset + written);
+        }
+        self->writing_ = false;
+        if (self->inflight_.capacity() > kHighWater) std::string().swap(self->inflight_);
+        self->inflight_.clear();
+        self->resumeBlocked();
+        self->flush();
+      });
+}
+
+void MuxConnection::resumeBlocked() {
+  std::vector<std::uint32_t> blocked;
+  blocked.swap(blocked_);
+  for (std::uint32_t id : blocked) {
+    if (congested()) {
+      blocked_.push_back(id);
+      continue;
+    }
+    if (auto found = streams_.find(id); found != streams_.end()) found->second->resumeWrite();
+  }
+}
+
+void MuxConnection::read() {
+  for (int turn = 0; turn < kReadsPerTurn && !failed_; ++turn) {
+    const std::size_t used = inbox_.size();
+    inbox_.resize(used + kReadBytes);
+    std::error_code ec;
+    const std::size_t got = tls_->readNow(asio::buffer(inbox_.data() + used, kReadBytes), ec);
+    inbox_.resize(used + got);
+    if (ec == asio::error::would_block) {
+      if (inbox_.empty()) std::vector<char>().swap(inbox_);
+      tls_->waitReadable([self = shared_from_this()](const std::error_code& wait_ec) {
+        if (self->failed_) return;
+        if (wait_ec) return self->close(wait_ec);
+        self->read();
+      });
+      return;
+    }
+    if (ec) return close(ec == asio::error::eof ? asio::error::connection_reset : ec);
+    parse();
+  }
+  if (!failed_) asio::post(tls_->executor(), [self = shared_from_this()] { self->read(); });
+}
+
+void MuxConnection::parse() {
+  std::size_t at = 0;
+  while (inbox_.size() - at >= kHeaderBytes && !failed_) {
+    const char* header = inbox_.data() + at;
+    const std::uint32_t size = getU32(header + 5);
+    if (size > kMuxMaxPayload) {
+      spdlog::warn("mux: frame of {} bytes from {}; closing", size, peer_id_);
+      return close(asio::error::connection_reset);
+    }
+    if (inbox_.size() - at < kHeaderBytes + size) break;
+    const auto type = static_cast<FrameType>(header[0]);
+    if (!handle(type, getU32(header + 1), header + kHeaderBytes, size)) {
+      spdlog::warn("mux: protocol error (frame type {}) from {}; closing",
+                   static_cast<int>(header[0]), peer_id_);
+      return close(asio::error::connection_reset);
+    }
+    at += kHeaderBytes + size;
+  }
+  inbox_.erase(inbox_.begin(), inbox_.begin() + static_cast<long>(at));
+}
+
+// False on a protocol error. Frames for a stream this side already let go are dropped: the
+// peer sent them before it learned.
+bool MuxConnection::handle(FrameType type, std::uint32_t id, const char* payload,
+                           std::uint32_t size) {
+  if (type == FrameType::Open) {
+    if (role_ != Role::Server || size != 0 || id <= next_id_) return false;
+    onOpen(id);
+    return true;
+  }
+  const auto found = streams_.find(id);
+  MuxStream* stream = found == streams_.end() ? nullptr : found->second;
+  switch (type) {
+    case FrameType::Data:
+      return stream == nullptr || stream->deliver(payload, size);
+    case FrameType::Fin:
+      if (stream != nullptr) stream->finishedByPeer();
+      return size == 0;
+    case FrameType::Reset:
+      if (stream != nullptr) stream->failed(asio::error::connection_reset);
+      return size == 0;
+    case FrameType::Window:
+      if (size != 4) return false;
+      if (stream != nullptr) stream->addCredit(getU32(payload));
+      return true;
+    default:
+      return false;
+  }
+}
+
+void MuxConnection::onOpen(std::uint32_t id) {
+  next_id_ = id;
+  if (retired_ || streams_.size() >= kMaxStreams || !on_open_) {
+    send(FrameType::Reset, id);
+    return;
+  }
+  idle_.cancel();
+  on_open_(std::make_unique<MuxStream>(shared_from_this(), id));
+}
+
+void MuxConnection::forget(std::uint32_t id) {
+  streams_.erase(id);
+  if (!streams_.empty() || failed_) return;
+  if (retired_) {
+    // What is queued (the last Fin or Reset) still goes out before the connection closes.
+    asio::post(tls_->executor(), [self = shared_from_this()] {
+      if (self->streams_.empty() && !self->writing_ && self->outbox_.empty()) {
+        self->close(asio::error::operation_aborted);
+      }
+    });
+    return;
+  }
+  armIdle();
+}
+
+void MuxConnection::armIdle() {
+  if (!streams_.empty()) return;
+  idle_.expires_after(role_ == Role::Client ? kClientIdle : 2 * kClientIdle);
+  idle_.async_wait([weak = weak_from_this()](const std::error_code& ec) {
+    auto self = weak.lock();
+    if (ec || !self || self->failed_ || !self->streams_.empty()) return;
+    self->close(asio::error::timed_out);
+  });
+}
+
+// --- MuxPool -----------------------------------------------------------------------------------
+
+std::shared_ptr<MuxConnection> MuxPool::find(const std::string& key, const TlsContexts* tls) {
+  std::shared_ptr<MuxConnection> found;
+  std::erase_if(entries_, [&](Entry& entry) {
+    std::shared_ptr<MuxConnection> connection = entry.connection.lock();
+    if (!connection || connection->failed()) return true;
+    if (entry.tls.get() != tls) {
+      // Set up with an earlier certificate or roots: its streams finish, no new ones start.
+      connection->retire();
+      return true;
+    }
+    if (!found && entry.key == key && connection->acceptsStreams()) found = connection;
+    return false;
+  });
+  return found;
+}
+
+void MuxPool::add(const std::string& key, std::shared_ptr<const TlsContexts> tls,
+                  const std::shared_ptr<MuxConnection>& connection) {
+  entries_.push_back({key, std::move(tls), connection});
+}
+
+void MuxPool::retireAll() {
+  for (Entry& entry : entries_) {
+    if (auto connection = entry.connection.lock()) connection->retire();
+  }
+  entries_.clear();
+}
+
+}  // namespace peergate::proxy
