@@ -193,8 +193,8 @@ void MuxStream::failed(const std::error_code& ec) {
 }
 
 void MuxStream::addCredit(std::uint32_t bytes) {
-  credit_ = static_cast<std::uint32_t>(std::min<std::uint64_t>(std::uint64_t{credit_} + bytes,
-                                                               kMuxWindow));
+  credit_ = static_cast<std::uint32_t>(
+      std::min<std::uint64_t>(std::uint64_t{credit_} + bytes, kMuxWindow));
   resumeWrite();
 }
 
@@ -225,7 +225,7 @@ bool MuxConnection::acceptsStreams() const {
 
 void MuxConnection::retire() {
   retired_ = true;
-  if (streams_.empty()) close(asio::error::operation_aborted);
+  closeIfDone();
 }
 
 void MuxConnection::close(const std::error_code& why) {
@@ -234,15 +234,30 @@ void MuxConnection::close(const std::error_code& why) {
   idle_.cancel();
   tls_->close();
   std::string().swap(outbox_);
-  // Each stream forgets itself when its session lets it go; copy the ids first.
+  forEachStream([&why](MuxStream& stream) { stream.failed(why); });
+}
+
+// Each stream forgets itself when its session lets it go, which may happen inside `visit`.
+void MuxConnection::forEachStream(const std::function<void(MuxStream&)>& visit) {
   std::vector<MuxStream*> streams;
   streams.reserve(streams_.size());
   for (auto& [id, stream] : streams_) streams.push_back(stream);
-  for (MuxStream* stream : streams) stream->failed(why);
+  for (MuxStream* stream : streams) visit(*stream);
 }
 
-void MuxConnection::send(FrameType type, std::uint32_t id, const void* payload,
-                         std::size_t size) {
+// A retired connection ends with its last stream, once what is queued (the last Fin or Reset)
+// is written, with a close_notify.
+void MuxConnection::closeIfDone() {
+  if (!retired_ || failed_ || !streams_.empty() || writing_ || flush_scheduled_ ||
+      !outbox_.empty() || closing_) {
+    return;
+  }
+  closing_ = true;
+  tls_->shutdownWrite(
+      [self = shared_from_this()](const std::error_code&) { self->close(asio::error::eof); });
+}
+
+void MuxConnection::send(FrameType type, std::uint32_t id, const void* payload, std::size_t size) {
   if (failed_) return;
   char header[kHeaderBytes];
   header[0] = static_cast<char>(type);
@@ -270,6 +285,7 @@ void MuxConnection::scheduleFlush() {
   asio::post(tls_->executor(), [self = shared_from_this()] {
     self->flush_scheduled_ = false;
     self->flush();
+    self->closeIfDone();
   });
 }
 
@@ -295,6 +311,7 @@ void MuxConnection::writeInflight(std::size_t offset) {
         self->inflight_.clear();
         self->resumeBlocked();
         self->flush();
+        self->closeIfDone();
       });
 }
 
@@ -326,10 +343,20 @@ void MuxConnection::read() {
       });
       return;
     }
-    if (ec) return close(ec == asio::error::eof ? asio::error::connection_reset : ec);
+    if (ec == asio::error::eof) return peerFinished();
+    if (ec) return close(ec);
     parse();
   }
   if (!failed_) asio::post(tls_->executor(), [self = shared_from_this()] { self->read(); });
+}
+
+// close_notify: the peer sends nothing more, on any stream, and opens none. What it still owes
+// an answer gets it; the connection closes after its last stream.
+void MuxConnection::peerFinished() {
+  std::vector<char>().swap(inbox_);
+  retired_ = true;
+  forEachStream([](MuxStream& stream) { stream.finishedByPeer(); });
+  closeIfDone();
 }
 
 void MuxConnection::parse() {
@@ -395,15 +422,7 @@ void MuxConnection::onOpen(std::uint32_t id) {
 void MuxConnection::forget(std::uint32_t id) {
   streams_.erase(id);
   if (!streams_.empty() || failed_) return;
-  if (retired_) {
-    // What is queued (the last Fin or Reset) still goes out before the connection closes.
-    asio::post(tls_->executor(), [self = shared_from_this()] {
-      if (self->streams_.empty() && !self->writing_ && self->outbox_.empty()) {
-        self->close(asio::error::operation_aborted);
-      }
-    });
-    return;
-  }
+  if (retired_) return closeIfDone();
   armIdle();
 }
 
@@ -435,9 +454,32 @@ std::shared_ptr<MuxConnection> MuxPool::find(const std::string& key, const TlsCo
   return found;
 }
 
-void MuxPool::add(const std::string& key, std::shared_ptr<const TlsContexts> tls,
-                  const std::shared_ptr<MuxConnection>& connection) {
-  entries_.push_back({key, std::move(tls), connection});
+bool MuxPool::joinPending(const std::string& key, const TlsContexts* tls, Join join) {
+  for (Pending& pending : pending_) {
+    if (pending.key == key && pending.tls == tls) {
+      pending.waiting.push_back(std::move(join));
+      return true;
+    }
+  }
+  return false;
+}
+
+void MuxPool::startPending(const std::string& key, const TlsContexts* tls) {
+  pending_.push_back({key, tls, {}});
+}
+
+void MuxPool::settle(const std::string& key, const std::shared_ptr<const TlsContexts>& tls,
+                     const std::shared_ptr<MuxConnection>& connection) {
+  if (connection) entries_.push_back({key, tls, connection});
+  std::vector<Join> waiting;
+  for (auto pending = pending_.begin(); pending != pending_.end(); ++pending) {
+    if (pending->key == key && pending->tls == tls.get()) {
+      waiting = std::move(pending->waiting);
+      pending_.erase(pending);
+      break;
+    }
+  }
+  for (Join& join : waiting) join(connection);
 }
 
 void MuxPool::retireAll() {

@@ -116,8 +116,7 @@ class MuxConnection : public std::enable_shared_from_this<MuxConnection> {
   friend class MuxStream;
   enum class FrameType : std::uint8_t { Open = 1, Data = 2, Fin = 3, Reset = 4, Window = 5 };
 
-  void send(FrameType type, std::uint32_t id, const void* payload = nullptr,
-            std::size_t size = 0);
+  void send(FrameType type, std::uint32_t id, const void* payload = nullptr, std::size_t size = 0);
   void sendWindow(std::uint32_t id, std::uint32_t bytes);
   bool congested() const;
   void waitForRoom(std::uint32_t id);
@@ -126,10 +125,13 @@ class MuxConnection : public std::enable_shared_from_this<MuxConnection> {
   void writeInflight(std::size_t offset);
   void resumeBlocked();
   void read();
+  void peerFinished();
   void parse();
   bool handle(FrameType type, std::uint32_t id, const char* payload, std::uint32_t size);
   void onOpen(std::uint32_t id);
   void forget(std::uint32_t id);
+  void forEachStream(const std::function<void(MuxStream&)>& visit);
+  void closeIfDone();
   void armIdle();
 
   std::unique_ptr<TlsStream> tls_;
@@ -146,6 +148,7 @@ class MuxConnection : public std::enable_shared_from_this<MuxConnection> {
   std::vector<char> inbox_;             // bytes read, not yet parsed
   asio::steady_timer idle_;
   bool retired_ = false;
+  bool closing_ = false;  // the close_notify is on its way
   bool failed_ = false;
 };
 
@@ -153,10 +156,19 @@ class MuxConnection : public std::enable_shared_from_this<MuxConnection> {
 // on the event loop.
 class MuxPool {
  public:
+  using Join = std::function<void(std::shared_ptr<MuxConnection>)>;
+
   // A connection for `key` that takes new streams and was set up with `tls`, or nullptr.
   std::shared_ptr<MuxConnection> find(const std::string& key, const TlsContexts* tls);
-  void add(const std::string& key, std::shared_ptr<const TlsContexts> tls,
-           const std::shared_ptr<MuxConnection>& connection);
+  // While one session's handshake for `key` is under way the others wait for its connection
+  // instead of each running a handshake of their own (a burst of connections at start-up).
+  // False when none is under way; otherwise `join` gets the connection, or nullptr when that
+  // handshake failed or the peer does not multiplex.
+  bool joinPending(const std::string& key, const TlsContexts* tls, Join join);
+  void startPending(const std::string& key, const TlsContexts* tls);
+  // The handshake for `key` is over; `connection` (nullptr on failure) joins the pool.
+  void settle(const std::string& key, const std::shared_ptr<const TlsContexts>& tls,
+              const std::shared_ptr<MuxConnection>& connection);
   // Stops every pooled connection from taking new streams (drain).
   void retireAll();
 
@@ -166,7 +178,13 @@ class MuxPool {
     std::shared_ptr<const TlsContexts> tls;
     std::weak_ptr<MuxConnection> connection;
   };
+  struct Pending {
+    std::string key;
+    const TlsContexts* tls;
+    std::vector<Join> waiting;
+  };
   std::vector<Entry> entries_;
+  std::vector<Pending> pending_;
 };
 
 // Whether the handshake on `ssl` selected kMuxAlpn.

@@ -16,6 +16,8 @@ class OutboundSession final : public Session {
       : Session(context, Direction::Outbound, std::move(client)),
         fixed_destination_(std::move(fixed_destination)) {}
 
+  ~OutboundSession() override { settlePending(nullptr); }
+
   void start() override;
 
  private:
@@ -27,6 +29,9 @@ class OutboundSession final : public Session {
   void onHandshake(const std::error_code& ec);
   void offerMux(SSL* ssl) const;
   void joinMux(const std::shared_ptr<MuxConnection>& connection);
+  void onPendingSettled(const std::shared_ptr<MuxConnection>& connection);
+  void connect();
+  void settlePending(const std::shared_ptr<MuxConnection>& connection);
   std::string handshakeFailure(const std::error_code& ec) const;
 
   const std::optional<asio::ip::tcp::endpoint> fixed_destination_;
@@ -38,6 +43,7 @@ class OutboundSession final : public Session {
   std::string session_key_;  // which cached TLS session this destination resumes
   SSL* ssl_ = nullptr;       // owned by streams_[1]
   bool handshake_expired_ = false;
+  bool settles_pending_ = false;  // the others to this destination wait for this handshake
 };
 
 void OutboundSession::start() {
@@ -53,13 +59,38 @@ void OutboundSession::start() {
     session_key_ = peer_->spiffe_id + " " + destination_.address().to_string() + ":" +
                    std::to_string(destination_.port());
     if (context_.multiplex) {
-      if (auto connection = context_.mux_pool.find(session_key_, tls_.get())) {
-        return joinMux(connection);
+      MuxPool& pool = context_.mux_pool;
+      if (auto connection = pool.find(session_key_, tls_.get())) return joinMux(connection);
+      if (pool.joinPending(session_key_, tls_.get(),
+                           [self = self()](const std::shared_ptr<MuxConnection>& connection) {
+                             self->onPendingSettled(connection);
+                           })) {
+        return;
       }
+      pool.startPending(session_key_, tls_.get());
+      settles_pending_ = true;
     }
   }
+  connect();
+}
+
+void OutboundSession::connect() {
   connectUpstream(destination_,
                   [self = self()](const std::error_code& ec) { self->onConnected(ec); });
+}
+
+// Without a connection to join (that handshake failed, or the peer does not multiplex), this
+// session tries on its own.
+void OutboundSession::onPendingSettled(const std::shared_ptr<MuxConnection>& connection) {
+  if (closed_) return;
+  if (connection && connection->acceptsStreams()) return joinMux(connection);
+  connect();
+}
+
+void OutboundSession::settlePending(const std::shared_ptr<MuxConnection>& connection) {
+  if (!settles_pending_) return;
+  settles_pending_ = false;
+  context_.mux_pool.settle(session_key_, tls_, connection);
 }
 
 void OutboundSession::onConnected(const std::error_code& ec) {
@@ -108,6 +139,7 @@ void OutboundSession::onHandshake(const std::error_code& ec) {
   disarmDeadline();
   if (closed_) return;
   if (ec) {
+    settlePending(nullptr);
     if (verification_.failure == "identity_mismatch") {
       spdlog::warn("outbound: {} presented {} but {} was expected (secure naming)",
                    destination_.address().to_string(), verification_.peer_id, peer_->spiffe_id);
@@ -126,9 +158,10 @@ void OutboundSession::onHandshake(const std::error_code& ec) {
     auto connection = std::make_shared<MuxConnection>(std::move(tls), MuxConnection::Role::Client,
                                                       peer_->spiffe_id);
     connection->start();
-    context_.mux_pool.add(session_key_, tls_, connection);
-    return joinMux(connection);
+    joinMux(connection);
+    return settlePending(connection);
   }
+  settlePending(nullptr);
   streams_[0] = std::make_unique<PlainStream>(std::move(client_));
   record(destination_.port(), "mtls", "forwarded");
   startSplice();

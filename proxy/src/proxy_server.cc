@@ -200,7 +200,10 @@ bool ProxyServer::start(std::string& error) {
 bool ProxyServer::drain(std::chrono::milliseconds timeout) {
   ready_ = false;
   if (!impl_) return true;
-  asio::post(impl_->io, [impl = impl_.get()] { impl->closeListeners(); });
+  asio::post(impl_->io, [impl = impl_.get()] {
+    impl->closeListeners();
+    impl->context.mux_pool.retireAll();  // each closes with its last stream
+  });
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   while (stats_.active() > 0) {
     if (std::chrono::steady_clock::now() >= deadline) return false;

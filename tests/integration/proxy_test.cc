@@ -12,6 +12,7 @@
 #include <chrono>
 #include <fstream>
 #include <functional>
+#include <map>
 #include <memory>
 #include <set>
 #include <sstream>
@@ -435,6 +436,21 @@ TEST_CASE("connections to the same peer proxy are streams of one mTLS connection
   CHECK(establishedOnLocalPort(chain.server.inbound()) == 1);
 }
 
+TEST_CASE("a burst of connections to a new destination waits for one handshake", "[proxy][mux]") {
+  quietLogs();
+  OutboundChain chain;
+  std::vector<int> burst;
+  for (int i = 0; i < 16; ++i) {
+    const int fd = testing::connectTcp("127.0.0.1", chain.client.outbound());
+    REQUIRE(fd >= 0);
+    REQUIRE(testing::sendAll(fd, "burst"));
+    burst.push_back(fd);
+  }
+  for (int fd : burst) CHECK(testing::readExactly(fd, 5) == "burst");
+  CHECK(establishedOnLocalPort(chain.server.inbound()) == 1);
+  for (int fd : burst) ::close(fd);
+}
+
 TEST_CASE("a stream whose reader stalls does not hold up the other streams", "[proxy][mux]") {
   quietLogs();
   OutboundChain chain;
@@ -479,6 +495,82 @@ TEST_CASE("a port switched to DISABLE refuses new streams of a mux connection", 
     return exchangePlain("127.0.0.1", chain.client.outbound(), "x").empty() &&
            chain.server.stats.handshakeFailures(Direction::Inbound, "mtls_on_disabled_port") > 0;
   }));
+}
+
+// A mux frame as a peer proxy writes it (proxy/src/mux_connection.h).
+std::string muxFrame(int type, std::uint32_t id, const std::string& payload = "") {
+  std::string frame(9, '\0');
+  frame[0] = static_cast<char>(type);
+  for (int i = 0; i < 4; ++i) {
+    frame[1 + i] = static_cast<char>(id >> (24 - 8 * i));
+    frame[5 + i] = static_cast<char>(payload.size() >> (24 - 8 * i));
+  }
+  return frame + payload;
+}
+
+struct MuxFrame {
+  int type = 0;
+  std::uint32_t id = 0;
+  std::string payload;
+};
+
+std::vector<MuxFrame> muxFrames(const std::string& bytes) {
+  std::vector<MuxFrame> frames;
+  std::size_t at = 0;
+  auto u32 = [&](std::size_t from) {
+    std::uint32_t value = 0;
+    for (int i = 0; i < 4; ++i) value = (value << 8) | static_cast<unsigned char>(bytes[from + i]);
+    return value;
+  };
+  while (bytes.size() - at >= 9) {
+    const std::uint32_t size = u32(at + 5);
+    if (bytes.size() - at - 9 < size) break;
+    frames.push_back(
+        {static_cast<unsigned char>(bytes[at]), u32(at + 1), bytes.substr(at + 9, size)});
+    at += 9 + size;
+  }
+  return frames;
+}
+
+TEST_CASE("the mux protocol on the wire: streams, half-close, and a peer's garbage",
+          "[proxy][mux]") {
+  quietLogs();
+  EchoApp app;
+  ClusterFiles files(app.port(), testing::httpbinPolicyYaml("STRICT"));
+  RunningProxy proxy(serverOptions(files.dir.path(), {app.port()}));
+  constexpr int kOpen = 1, kData = 2, kFin = 3, kReset = 4;
+
+  SECTION("two streams, each half-closed, each answered on its own id") {
+    const testing::TlsExchange exchange =
+        exchangeTls(proxy.inbound(), meshClient("curl", {"peergate-mux/1", "peergate"}),
+                    muxFrame(kOpen, 1) + muxFrame(kOpen, 2) + muxFrame(kData, 2, "two") +
+                        muxFrame(kData, 1, "one") + muxFrame(kFin, 1) + muxFrame(kFin, 2));
+    CHECK(exchange.alpn == "peergate-mux/1");
+    std::map<std::uint32_t, std::string> data;
+    std::set<std::uint32_t> finished;
+    for (const MuxFrame& frame : muxFrames(exchange.received)) {
+      if (frame.type == kData) data[frame.id] += frame.payload;
+      if (frame.type == kFin) finished.insert(frame.id);
+      CHECK(frame.type != kReset);
+    }
+    CHECK(data[1] == "oneEOF:3");
+    CHECK(data[2] == "twoEOF:3");
+    CHECK(finished == std::set<std::uint32_t>{1, 2});
+    CHECK(eventually([&] {
+      return proxy.stats.connections(Direction::Inbound, app.port(), "mtls", "forwarded") == 2;
+    }));
+  }
+  SECTION("a frame of an unknown type, an oversized frame or a reused id closes the connection") {
+    const std::string garbage = GENERATE(
+        muxFrame(9, 1), muxFrame(kData, 1).substr(0, 5) + std::string("\x00\x01\x00\x00", 4),
+        muxFrame(kOpen, 3) + muxFrame(kOpen, 3) + muxFrame(kData, 3, "late"));
+    const testing::TlsExchange exchange =
+        exchangeTls(proxy.inbound(), meshClient("curl", {"peergate-mux/1"}), garbage);
+    CHECK(exchange.handshake);
+    for (const MuxFrame& frame : muxFrames(exchange.received)) CHECK(frame.payload != "lateEOF:4");
+    // The proxy goes on serving.
+    CHECK(exchangeTls(proxy.inbound(), identityDir("curl"), "after").received == "afterEOF:5");
+  }
 }
 
 // curl's proxy → httpbin's PERMISSIVE port: the outbound side's ALPN is what makes it mTLS.
