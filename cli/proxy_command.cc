@@ -35,6 +35,7 @@ struct ProxyFlags {
   double startup_timeout = 60.0;
   std::string log_format = "json";
   std::string log_level = "info";
+  bool no_multiplex = false;
   px::ProxyOptions options;
 };
 
@@ -107,6 +108,7 @@ bool completeOptions(ProxyFlags& flags, std::ostream& err) {
     }
     options.outbound_map = std::move(*parsed);
   }
+  options.multiplex = !flags.no_multiplex;
   options.limits.sniff_timeout = millis(flags.sniff_timeout);
   options.limits.handshake_timeout = millis(flags.handshake_timeout);
   options.limits.idle_timeout = millis(flags.idle_timeout);
@@ -246,7 +248,7 @@ void addOptions(CLI::App& app, ProxyFlags& flags) {
   app.add_option("--outbound-map", flags.outbound_map,
                  "Extra outbound listeners: a connection to LISTEN counts as destined to IP:PORT")
       ->type_name("LISTEN=IP:PORT[,...]");
-  app.add_flag("--no-multiplex{false}", options.multiplex,
+  app.add_flag("--no-multiplex", flags.no_multiplex,
                "One mTLS connection per outbound connection to a peer proxy, instead of streams "
                "over one shared mTLS connection per destination");
   addTimeoutOptions(app, flags);

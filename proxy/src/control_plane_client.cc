@@ -112,7 +112,9 @@ std::optional<std::string> ControlPlaneClient::fetchPolicy(int wait_seconds, Fet
   client->set_ca_cert_path(options_.control_plane.ca_file.c_str());
   client->enable_server_certificate_verification(true);
   client->set_connection_timeout(std::chrono::seconds(5));
-  client->set_read_timeout(std::chrono::seconds(wait_seconds + 15));
+  // The server answers by `wait_seconds`; past a short margin the connection is presumed lost
+  // (e.g. its replies diverted by rules loaded after it opened) and the poll starts over.
+  client->set_read_timeout(std::chrono::seconds(wait_seconds + 5));
   {
     std::lock_guard lock(clients_mutex_);
     if (stopping_) return "stopping";
