@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 #include <asio/post.hpp>
 
@@ -329,13 +330,11 @@ void MuxConnection::resumeBlocked() {
 
 void MuxConnection::read() {
   for (int turn = 0; turn < kReadsPerTurn && !failed_; ++turn) {
-    const std::size_t used = inbox_.size();
-    inbox_.resize(used + kReadBytes);
+    if (!read_buffer_) read_buffer_ = std::make_unique_for_overwrite<char[]>(kReadBytes);
     std::error_code ec;
-    const std::size_t got = tls_->readNow(asio::buffer(inbox_.data() + used, kReadBytes), ec);
-    inbox_.resize(used + got);
+    const std::size_t got = tls_->readNow(asio::buffer(read_buffer_.get(), kReadBytes), ec);
     if (ec == asio::error::would_block) {
-      if (inbox_.empty()) std::vector<char>().swap(inbox_);
+      read_buffer_.reset();  // an idle connection holds none
       tls_->waitReadable([self = shared_from_this()](const std::error_code& wait_ec) {
         if (self->failed_) return;
         if (wait_ec) return self->close(wait_ec);
@@ -345,7 +344,7 @@ void MuxConnection::read() {
     }
     if (ec == asio::error::eof) return peerFinished();
     if (ec) return close(ec);
-    parse();
+    consume(read_buffer_.get(), got);
   }
   if (!failed_) asio::post(tls_->executor(), [self = shared_from_this()] { self->read(); });
 }
@@ -353,60 +352,97 @@ void MuxConnection::read() {
 // close_notify: the peer sends nothing more, on any stream, and opens none. What it still owes
 // an answer gets it; the connection closes after its last stream.
 void MuxConnection::peerFinished() {
-  std::vector<char>().swap(inbox_);
+  read_buffer_.reset();
   retired_ = true;
   forEachStream([](MuxStream& stream) { stream.finishedByPeer(); });
   closeIfDone();
 }
 
-void MuxConnection::parse() {
-  std::size_t at = 0;
-  while (inbox_.size() - at >= kHeaderBytes && !failed_) {
-    const char* header = inbox_.data() + at;
-    const std::uint32_t size = getU32(header + 5);
-    if (size > kMuxMaxPayload) {
-      spdlog::warn("mux: frame of {} bytes from {}; closing", size, peer_id_);
-      return close(asio::error::connection_reset);
+// Frames are decoded as the bytes come: a Data payload goes to its stream piece by piece, so
+// nothing is copied twice and no frame waits whole in a buffer.
+void MuxConnection::consume(const char* data, std::size_t size) {
+  while (size > 0 && !failed_) {
+    std::size_t taken = 0;
+    if (payload_left_ == 0) {
+      taken = std::min(kHeaderBytes - header_have_, size);
+      std::memcpy(header_ + header_have_, data, taken);
+      header_have_ += taken;
+      if (header_have_ == kHeaderBytes) startFrame();
+    } else {
+      taken = std::min<std::size_t>(payload_left_, size);
+      takePayload(data, taken);
     }
-    if (inbox_.size() - at < kHeaderBytes + size) break;
-    const auto type = static_cast<FrameType>(header[0]);
-    if (!handle(type, getU32(header + 1), header + kHeaderBytes, size)) {
-      spdlog::warn("mux: protocol error (frame type {}) from {}; closing",
-                   static_cast<int>(header[0]), peer_id_);
-      return close(asio::error::connection_reset);
-    }
-    at += kHeaderBytes + size;
+    data += taken;
+    size -= taken;
   }
-  inbox_.erase(inbox_.begin(), inbox_.begin() + static_cast<long>(at));
 }
 
-// False on a protocol error. Frames for a stream this side already let go are dropped: the
-// peer sent them before it learned.
-bool MuxConnection::handle(FrameType type, std::uint32_t id, const char* payload,
-                           std::uint32_t size) {
-  if (type == FrameType::Open) {
-    if (role_ != Role::Server || size != 0 || id <= next_id_) return false;
-    onOpen(id);
-    return true;
-  }
-  const auto found = streams_.find(id);
-  MuxStream* stream = found == streams_.end() ? nullptr : found->second;
+bool MuxConnection::validFrameSize(FrameType type, std::uint32_t size) {
   switch (type) {
     case FrameType::Data:
-      return stream == nullptr || stream->deliver(payload, size);
-    case FrameType::Fin:
-      if (stream != nullptr) stream->finishedByPeer();
-      return size == 0;
-    case FrameType::Reset:
-      if (stream != nullptr) stream->failed(asio::error::connection_reset);
-      return size == 0;
+      return size <= kMuxMaxPayload;
     case FrameType::Window:
-      if (size != 4) return false;
-      if (stream != nullptr) stream->addCredit(getU32(payload));
-      return true;
-    default:
-      return false;
+      return size == sizeof control_;
+    case FrameType::Open:
+    case FrameType::Fin:
+    case FrameType::Reset:
+      return size == 0;
   }
+  return false;
+}
+
+void MuxConnection::startFrame() {
+  header_have_ = 0;
+  control_have_ = 0;
+  frame_type_ = static_cast<FrameType>(header_[0]);
+  frame_id_ = getU32(header_ + 1);
+  const std::uint32_t size = getU32(header_ + 5);
+  if (!validFrameSize(frame_type_, size)) {
+    return protocolError(fmt::format("frame type {} of {} bytes", header_[0] & 0xff, size));
+  }
+  payload_left_ = size;
+  if (size == 0) endFrame();
+}
+
+void MuxConnection::takePayload(const char* data, std::size_t size) {
+  payload_left_ -= static_cast<std::uint32_t>(size);
+  if (frame_type_ == FrameType::Data) {
+    // Frames for a stream this side already let go are dropped: the peer sent them before it
+    // learned.
+    const auto found = streams_.find(frame_id_);
+    if (found != streams_.end() && !found->second->deliver(data, size)) {
+      return protocolError("data beyond the stream's credit");
+    }
+  } else {
+    std::memcpy(control_ + control_have_, data, size);
+    control_have_ += size;
+  }
+  if (payload_left_ == 0) endFrame();
+}
+
+void MuxConnection::endFrame() {
+  if (frame_type_ == FrameType::Open) {
+    if (role_ != Role::Server || frame_id_ <= next_id_) return protocolError("stream id reused");
+    return onOpen(frame_id_);
+  }
+  const auto found = streams_.find(frame_id_);
+  if (found == streams_.end()) return;
+  MuxStream& stream = *found->second;
+  switch (frame_type_) {
+    case FrameType::Fin:
+      return stream.finishedByPeer();
+    case FrameType::Reset:
+      return stream.failed(asio::error::connection_reset);
+    case FrameType::Window:
+      return stream.addCredit(getU32(control_));
+    default:
+      return;
+  }
+}
+
+void MuxConnection::protocolError(const std::string& what) {
+  spdlog::warn("mux: protocol error from {}: {}; closing the connection", peer_id_, what);
+  close(asio::error::connection_reset);
 }
 
 void MuxConnection::onOpen(std::uint32_t id) {

@@ -126,8 +126,12 @@ class MuxConnection : public std::enable_shared_from_this<MuxConnection> {
   void resumeBlocked();
   void read();
   void peerFinished();
-  void parse();
-  bool handle(FrameType type, std::uint32_t id, const char* payload, std::uint32_t size);
+  void consume(const char* data, std::size_t size);
+  static bool validFrameSize(FrameType type, std::uint32_t size);
+  void startFrame();
+  void takePayload(const char* data, std::size_t size);
+  void endFrame();
+  void protocolError(const std::string& what);
   void onOpen(std::uint32_t id);
   void forget(std::uint32_t id);
   void forEachStream(const std::function<void(MuxStream&)>& visit);
@@ -144,8 +148,16 @@ class MuxConnection : public std::enable_shared_from_this<MuxConnection> {
   std::string inflight_;       // frames being written
   bool writing_ = false;
   bool flush_scheduled_ = false;
-  std::vector<std::uint32_t> blocked_;  // streams waiting for the outbox to drain
-  std::vector<char> inbox_;             // bytes read, not yet parsed
+  std::vector<std::uint32_t> blocked_;   // streams waiting for the outbox to drain
+  std::unique_ptr<char[]> read_buffer_;  // while there is something to read
+  // The frame being decoded: its header as far as it came, then its payload.
+  char header_[9] = {};
+  std::size_t header_have_ = 0;
+  FrameType frame_type_ = FrameType::Data;
+  std::uint32_t frame_id_ = 0;
+  std::uint32_t payload_left_ = 0;
+  char control_[4] = {};  // a Window frame's payload
+  std::size_t control_have_ = 0;
   asio::steady_timer idle_;
   bool retired_ = false;
   bool closing_ = false;  // the close_notify is on its way
