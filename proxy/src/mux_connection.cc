@@ -15,7 +15,7 @@ constexpr std::size_t kReadBytes = 16384;
 // Frames queued for TLS beyond this park further writes until they are written.
 constexpr std::size_t kHighWater = 256 * 1024;
 // Reads handled before the loop lets other connections run.
-constexpr int kReadsPerTurn = 16;
+constexpr int kReadsPerTurn = 1;
 // With no stream left, a client closes its connection after this; the server waits twice as
 // long, so it never closes under a client that is just opening a stream.
 constexpr std::chrono::seconds kClientIdle{30};
@@ -84,9 +84,9 @@ std::size_t MuxStream::readNow(asio::mutable_buffer buffer, std::error_code& ec)
     read_offset_ = 0;
   }
   consumed_ += static_cast<std::uint32_t>(taken);
-  // Credit goes back in halves of the window: fewer frames, and the sender never runs dry
-  // while the reader keeps up.
-  if (consumed_ >= kMuxWindow / 2 && !failure_ && !released_) {
+  // Credit goes back in steps, not per read: fewer frames, and the sender still has most of
+  // its window while the reader keeps up.
+  if (consumed_ >= kMuxCreditStep && !failure_ && !released_) {
     connection_->sendWindow(id_, consumed_);
     receive_left_ += consumed_;
     consumed_ = 0;

@@ -32,8 +32,10 @@ namespace peergate::proxy {
 // connection itself was opened to, so the server's per-port policy check still sees the
 // connection's original destination.
 inline constexpr std::size_t kMuxMaxPayload = 16384;
-// A stream may have this much sent and not yet consumed by the other side's reader.
-inline constexpr std::uint32_t kMuxWindow = 256 * 1024;
+// A stream may have this much sent and not yet consumed by the other side's reader, and gets
+// credit back in steps of kMuxCreditStep consumed.
+inline constexpr std::uint32_t kMuxWindow = 1024 * 1024;
+inline constexpr std::uint32_t kMuxCreditStep = kMuxWindow / 8;
 
 class MuxConnection;
 
