@@ -451,6 +451,59 @@ TEST_CASE("a burst of connections to a new destination waits for one handshake",
   for (int fd : burst) ::close(fd);
 }
 
+TEST_CASE(
+    "after a certificate reload new connections get a new shared connection; the old one "
+    "ends with its last stream",
+    "[proxy][mux]") {
+  quietLogs();
+  EchoApp app;
+  ClusterFiles files(app.port(), testing::httpbinPolicyYaml("STRICT"));
+  RunningProxy server(serverOptions(files.dir.path(), {app.port()}, "127.0.0.2"));
+  testing::TempDir certs("peergate-mux-rotating");
+  for (const char* name : {"cert.pem", "key.pem", "ca.pem"}) {
+    fs::copy_file(identityDir("curl") / name, certs.path() / name);
+  }
+  ProxyOptions options =
+      OutboundChain::clientOptions(files.dir.path(), "127.0.0.2", server.inbound());
+  options.certs_dir = certs.path().string();
+  options.reload_interval = 100ms;
+  RunningProxy client(std::move(options));
+
+  const int held = testing::connectTcp("127.0.0.1", client.outbound());
+  REQUIRE(held >= 0);
+  REQUIRE(testing::sendAll(held, "one"));
+  CHECK(testing::readExactly(held, 3) == "one");
+  CHECK(establishedOnLocalPort(server.inbound()) == 1);
+
+  // A new certificate from the same root (here another identity, so the server can tell which
+  // connection a stream rode).
+  for (const char* name : {"key.pem", "cert.pem"}) {
+    std::ifstream source(identityDir("httpbin") / name);
+    std::stringstream text;
+    text << source.rdbuf();
+    testing::writeFileAtomically(certs.path() / name, text.str());
+  }
+  CHECK(eventually([&] {
+    return exchangePlain("127.0.0.1", client.outbound(), "new") == "newEOF:3" &&
+           establishedOnLocalPort(server.inbound()) == 2;
+  }));
+  // The stream opened before the reload goes on over the old connection, which then closes.
+  REQUIRE(testing::sendAll(held, "two"));
+  CHECK(testing::readExactly(held, 3) == "two");
+  ::shutdown(held, SHUT_WR);
+  CHECK(testing::readToEnd(held) == "EOF:6");
+  ::close(held);
+  CHECK(eventually([&] { return establishedOnLocalPort(server.inbound()) == 1; }));
+  const nlohmann::json identities = identitiesOf(server);
+  INFO(identities.dump());
+  std::set<std::string> seen;
+  for (const auto& entry : identities["observations"]) {
+    seen.insert(entry["source"]["identity"].get<std::string>());
+  }
+  CHECK(seen == std::set<std::string>{"spiffe://cluster.local/ns/foo/sa/curl",
+                                      "spiffe://cluster.local/ns/foo/sa/httpbin"});
+}
+
 TEST_CASE("a stream whose reader stalls does not hold up the other streams", "[proxy][mux]") {
   quietLogs();
   OutboundChain chain;
