@@ -275,8 +275,13 @@ struct Loop {
   asio::io_context context{1};
   asio::executor_work_guard<asio::io_context::executor_type> guard{context.get_executor()};
   std::unordered_set<Connection*> connections;  // touched on this loop's thread only
+  // Read buffers of connections between requests, kept for the next request on this loop so
+  // that freeing an idle connection's buffer costs no allocation per request under load.
+  std::vector<std::vector<char>> spare_buffers;  // this loop's thread only
   std::thread thread;
 };
+
+constexpr std::size_t kSpareBuffersPerLoop = 64;
 
 // What the server offers its connections; the listener, the loops and the TLS context.
 class ServerCore {
@@ -378,6 +383,7 @@ class Connection final : public std::enable_shared_from_this<Connection> {
   bool stepBody();
   // Reads what TLS has, or arranges `advance` once the socket is readable (deadline `timeout`).
   Io readNow(std::chrono::milliseconds timeout);
+  void releaseBuffer();
   bool finishRequest(bool body_complete);
   bool rejectHead(int status, const std::string& message);
   void prepareReply(int status, std::string_view body, bool close);
@@ -534,6 +540,15 @@ void Connection::advance() {
   }
 }
 
+// An idle connection holds no read buffer: it goes back to the loop (a few are kept; one grown
+// by a large request is freed).
+void Connection::releaseBuffer() {
+  if (buffer_.size() == kReadChunk && loop_.spare_buffers.size() < kSpareBuffersPerLoop) {
+    loop_.spare_buffers.push_back(std::move(buffer_));
+  }
+  std::vector<char>().swap(buffer_);
+}
+
 Connection::Io Connection::readNow(std::chrono::milliseconds timeout) {
   if (begin_ == end_) {
     begin_ = end_ = 0;
@@ -542,6 +557,10 @@ Connection::Io Connection::readNow(std::chrono::milliseconds timeout) {
               buffer_.begin() + static_cast<std::ptrdiff_t>(end_), buffer_.begin());
     end_ -= begin_;
     begin_ = 0;
+  }
+  if (buffer_.empty() && !loop_.spare_buffers.empty()) {
+    buffer_ = std::move(loop_.spare_buffers.back());
+    loop_.spare_buffers.pop_back();
   }
   if (buffer_.size() - end_ < kReadChunk / 4) {
     buffer_.resize(std::max(buffer_.size() * 2, kReadChunk));
@@ -557,7 +576,7 @@ Connection::Io Connection::readNow(std::chrono::milliseconds timeout) {
     if (end_ == 0) {
       // Nothing buffered (a keep-alive connection between requests, typically): an idle
       // connection holds no read buffer, ours or OpenSSL's.
-      std::vector<char>().swap(buffer_);
+      releaseBuffer();
       SSL_free_buffers(ssl_);
     }
     setDeadline(timeout);
