@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "json_patch.h"
+#include "json_writer.h"
 #include "peergate/validation/decode.h"
 
 namespace peergate::webhook {
@@ -306,26 +307,62 @@ std::optional<AdmissionResponse> decodeRequestObject(const AdmissionRequest& req
   return std::nullopt;
 }
 
+namespace {
+
+// `status`, members in key order: code, message, reason.
+void writeStatus(JsonWriter& out, const AdmissionResponse& response) {
+  const int code = response.code >= 400 ? response.code : 403;
+  out.key("status");
+  out.beginObject();
+  out.key("code");
+  out.integer(code);
+  out.key("message");
+  out.string(oneLine(response.message, kMaxMessageBytes));
+  out.key("reason");
+  out.string(statusReason(code));
+  out.endObject();
+}
+
+// `response`, members in key order: allowed, patch, patchType, status, uid, warnings.
+void writeResponse(JsonWriter& out, const AdmissionRequest& request,
+                   const AdmissionResponse& response) {
+  out.key("response");
+  out.beginObject();
+  out.key("allowed");
+  out.boolean(response.allowed);
+  if (response.allowed && response.patch.is_array() && !response.patch.empty()) {
+    out.key("patch");
+    out.string(base64Encode(
+        response.patch.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)));
+    out.key("patchType");
+    out.string("JSONPatch");
+  }
+  if (!response.allowed) writeStatus(out, response);
+  out.key("uid");
+  out.string(request.uid);
+  if (const std::vector<std::string> warnings = cleanWarnings(response.warnings);
+      !warnings.empty()) {
+    out.key("warnings");
+    out.beginArray();
+    for (const std::string& warning : warnings) out.string(warning);
+    out.endArray();
+  }
+  out.endObject();
+}
+
+}  // namespace
+
 std::string encodeAdmissionReview(const AdmissionRequest& request,
                                   const AdmissionResponse& response) {
-  json body = {{"uid", request.uid}, {"allowed", response.allowed}};
-  if (!response.allowed) {
-    const int code = response.code >= 400 ? response.code : 403;
-    body["status"] = {{"code", code},
-                      {"reason", statusReason(code)},
-                      {"message", oneLine(response.message, kMaxMessageBytes)}};
-  }
-  if (std::vector<std::string> warnings = cleanWarnings(response.warnings); !warnings.empty()) {
-    body["warnings"] = std::move(warnings);
-  }
-  if (response.allowed && response.patch.is_array() && !response.patch.empty()) {
-    body["patchType"] = "JSONPatch";
-    body["patch"] =
-        base64Encode(response.patch.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
-  }
-  const json review = {
-      {"apiVersion", request.api_version}, {"kind", "AdmissionReview"}, {"response", body}};
-  return review.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  JsonWriter out(response.message.size() + 256);
+  out.beginObject();
+  out.key("apiVersion");
+  out.string(request.api_version);
+  out.key("kind");
+  out.string("AdmissionReview");
+  writeResponse(out, request, response);
+  out.endObject();
+  return out.take();
 }
 
 std::string oneLine(std::string_view text, std::size_t max_bytes) {
