@@ -161,21 +161,32 @@ std::string refText(const validation::ObjectRef& ref) {
   return ref.namespace_name.empty() ? ref.name : ref.namespace_name + "/" + ref.name;
 }
 
+bool isUnset(const json* value) { return !value || value->is_null() || *value == ""; }
+
+bool takesGeneratedName(const json& meta) {
+  const json* generate = member(meta, "generateName");
+  return isUnset(member(meta, "name")) && generate && generate->is_string();
+}
+
+bool takesRequestNamespace(const json& meta, const AdmissionRequest& request) {
+  return isUnset(member(meta, "namespace")) && !request.namespace_name.empty() &&
+         request.kind.kind != "Namespace";
+}
+
 // The API server sets metadata.namespace before admission, but be lenient with clients that
 // post by hand; with generateName the name is "" until storage, so give it a stand-in.
+bool lacksImplicitMeta(const json& object, const AdmissionRequest& request) {
+  const json* meta = member(object, "metadata");
+  if (!meta || !meta->is_object()) return false;
+  return takesGeneratedName(*meta) || takesRequestNamespace(*meta, request);
+}
+
 void fillImplicitMeta(json& object, const AdmissionRequest& request) {
-  auto meta = object.find("metadata");
-  if (meta == object.end() || !meta->is_object()) return;
-  const json* name = member(*meta, "name");
-  const json* generate = member(*meta, "generateName");
-  if ((!name || name->is_null() || *name == "") && generate && generate->is_string()) {
-    (*meta)["name"] = generate->get<std::string>().substr(0, 58) + "xxxxx";
+  json& meta = object["metadata"];
+  if (takesGeneratedName(meta)) {
+    meta["name"] = meta["generateName"].get<std::string>().substr(0, 58) + "xxxxx";
   }
-  const json* ns = member(*meta, "namespace");
-  if ((!ns || ns->is_null() || *ns == "") && !request.namespace_name.empty() &&
-      request.kind.kind != "Namespace") {
-    (*meta)["namespace"] = request.namespace_name;
-  }
+  if (takesRequestNamespace(meta, request)) meta["namespace"] = request.namespace_name;
 }
 
 template <typename T>
@@ -286,8 +297,9 @@ std::optional<AdmissionResponse> decodeAdmissionReview(json& review, AdmissionRe
 
 std::optional<AdmissionResponse> decodeRequestObject(const AdmissionRequest& request,
                                                      const json& source, RequestObject& out) {
-  json object = source;
-  fillImplicitMeta(object, request);
+  std::optional<json> filled;  // a copy only when there is something to fill in
+  if (lacksImplicitMeta(source, request)) fillImplicitMeta(filled.emplace(source), request);
+  const json& object = filled ? *filled : source;
   const std::string& kind = request.kind.kind;
   const validation::DecodeOutcome decoded = validation::decodeObjectInto(
       object, validation::SourceLocation{"request.object"}, out.inputs);
