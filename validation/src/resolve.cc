@@ -1,12 +1,13 @@
 #include "peergate/validation/resolve.h"
 
 #include <algorithm>
+#include <initializer_list>
 #include <tuple>
 
 namespace peergate::validation {
 namespace {
 
-std::string refText(const ObjectRef& ref) { return ref.namespace_name + "/" + ref.name; }
+std::string refText(const ObjectMeta& meta) { return meta.namespace_name + "/" + meta.name; }
 
 struct ScopeCandidates {
   const PeerAuthentication* chosen = nullptr;
@@ -37,16 +38,29 @@ void recordIgnored(const ScopeCandidates& candidates, std::string_view scope_nam
                    std::vector<ShadowedPolicy>& shadowed) {
   for (const PeerAuthentication* pa : candidates.ignored) {
     shadowed.push_back({pa->ref(), std::string(scope_name) + " policy " +
-                                       refText(candidates.chosen->ref()) +
+                                       refText(candidates.chosen->meta) +
                                        " is older and wins; Istio uses only the oldest"});
   }
 }
 
-// Applies one scope's mode: UNSET inherits, anything else replaces (narrower scope wins).
-void applyScope(const PeerAuthentication* pa, Scope scope, EffectivePolicy& result) {
-  if (!pa || pa->mtls.mode == Mode::Unset) return;
-  result.mode = pa->mtls.mode;
-  result.decided_by = {pa->ref(), scope, "spec.mtls.mode"};
+struct ScopePolicy {
+  const PeerAuthentication* policy;  // nullptr when none applies at this scope
+  Scope scope;
+};
+
+// The workload-level mode: the narrowest scope whose policy sets one decides (UNSET inherits),
+// else the default PERMISSIVE. Settled first, so the decision is written once.
+void decideMode(std::initializer_list<ScopePolicy> widest_first, EffectivePolicy& result) {
+  const ScopePolicy* decider = nullptr;
+  for (const ScopePolicy& candidate : widest_first) {
+    if (candidate.policy && candidate.policy->mtls.mode != Mode::Unset) decider = &candidate;
+  }
+  if (!decider) {
+    result.decided_by = {{}, Scope::MeshDefault, "default PERMISSIVE"};
+    return;
+  }
+  result.mode = decider->policy->mtls.mode;
+  result.decided_by = {decider->policy->ref(), decider->scope, "spec.mtls.mode"};
 }
 
 void resolvePorts(const Workload& workload, EffectivePolicy& result) {
@@ -169,7 +183,6 @@ EffectivePolicy resolveIndexed(const ClusterState& state, const Workload& worklo
   const std::string& ns = workload.meta.namespace_name;
   EffectivePolicy result;
   result.workload = &workload;
-  result.decided_by = {{}, Scope::MeshDefault, "default PERMISSIVE"};
   const DataplaneDecision& dataplane = state.dataplane(workload);
   result.sidecar = dataplane.sidecar;
   result.ambient = dataplane.ambient;
@@ -194,9 +207,10 @@ EffectivePolicy resolveIndexed(const ClusterState& state, const Workload& worklo
   result.shadowed.insert(result.shadowed.end(), scopes.shadowed.begin(), scopes.shadowed.end());
   recordIgnored(workload_scope, "workload", result.shadowed);
 
-  applyScope(scopes.mesh_scope.chosen, Scope::Mesh, result);
-  applyScope(scopes.ns_scope.chosen, Scope::Namespace, result);
-  applyScope(workload_scope.chosen, Scope::Workload, result);
+  decideMode({{scopes.mesh_scope.chosen, Scope::Mesh},
+              {scopes.ns_scope.chosen, Scope::Namespace},
+              {workload_scope.chosen, Scope::Workload}},
+             result);
   resolvePorts(workload, result);
   return result;
 }
