@@ -9,15 +9,26 @@ namespace {
 
 // Printable ASCII is written as it is, save for the two characters JSON escapes.
 bool isPlainAscii(char c) { return c >= 0x20 && c < 0x7F; }
+bool isEscaped(char c) { return c == '"' || c == '\\'; }
 
-void appendPlainAscii(std::string& out, std::string_view value) {
+// Appends `value` quoted when it is printable ASCII; false (and nothing appended) otherwise.
+bool appendPlainAscii(std::string& out, std::string_view value) {
+  const std::size_t start = out.size();
+  out += '"';
   while (!value.empty()) {
-    const std::size_t special = std::min(value.find_first_of("\"\\"), value.size());
-    out.append(value.substr(0, special));
-    if (special == value.size()) return;
-    out.append({'\\', value[special]});
-    value.remove_prefix(special + 1);
+    const auto special = std::find_if(value.begin(), value.end(),
+                                      [](char c) { return isEscaped(c) || !isPlainAscii(c); });
+    out.append(value.begin(), special);
+    if (special == value.end()) break;
+    if (!isEscaped(*special)) {
+      out.resize(start);
+      return false;
+    }
+    out.append({'\\', *special});
+    value.remove_prefix(static_cast<std::size_t>(special - value.begin()) + 1);
   }
+  out += '"';
+  return true;
 }
 
 }  // namespace
@@ -57,14 +68,9 @@ void JsonWriter::key(std::string_view name) {
 
 void JsonWriter::string(std::string_view value) {
   separate();
-  if (!std::all_of(value.begin(), value.end(), isPlainAscii)) {
-    // Control characters, UTF-8 and invalid bytes: nlohmann's own escaping and replacement.
-    text_ += nlohmann::json(value).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-    return;
-  }
-  text_ += '"';
-  appendPlainAscii(text_, value);
-  text_ += '"';
+  if (appendPlainAscii(text_, value)) return;
+  // Control characters, UTF-8 and invalid bytes: nlohmann's own escaping and replacement.
+  text_ += nlohmann::json(value).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 void JsonWriter::integer(long long value) {
