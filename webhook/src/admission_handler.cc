@@ -10,6 +10,7 @@
 
 #include "admission_review.h"
 #include "peergate/webhook/admission.h"
+#include "plain_json.h"
 #include "review_cache.h"
 
 namespace peergate::webhook {
@@ -62,6 +63,10 @@ bool isJsonMediaType(std::string_view content_type) {
 
 // The JSON body, or a 400 reply saying where it stops being JSON.
 std::optional<AdmissionResponse> parseBody(std::string_view body, nlohmann::json& out) {
+  if (std::optional<nlohmann::json> plain = parsePlainJson(body, kMaxJsonDepth)) {
+    out = std::move(*plain);
+    return std::nullopt;
+  }
   try {
     out = nlohmann::json::parse(body);
   } catch (const nlohmann::json::parse_error& e) {
