@@ -137,13 +137,17 @@ class SelectorIndex {
  public:
   void add(const PeerAuthentication* pa) {
     const auto& [key, value] = *pa->selector->begin();
-    by_label_[key + "=" + value].push_back(pa);
+    by_label_[key][value].push_back(pa);
   }
+  // Looks labels up by key, then value: no "key=value" text is built per workload.
   std::vector<const PeerAuthentication*> matching(const Labels& labels) const {
     std::vector<const PeerAuthentication*> out;
+    if (by_label_.empty()) return out;
     for (const auto& [key, value] : labels) {
-      auto it = by_label_.find(key + "=" + value);
-      if (it == by_label_.end()) continue;
+      const auto values = by_label_.find(key);
+      if (values == by_label_.end()) continue;
+      const auto it = values->second.find(value);
+      if (it == values->second.end()) continue;
       for (const PeerAuthentication* pa : it->second) {
         if (selectorMatches(*pa->selector, labels)) out.push_back(pa);
       }
@@ -152,7 +156,8 @@ class SelectorIndex {
   }
 
  private:
-  std::map<std::string, std::vector<const PeerAuthentication*>> by_label_;
+  // selector label key -> value -> policies whose first selector label it is
+  std::map<std::string, std::map<std::string, std::vector<const PeerAuthentication*>>> by_label_;
 };
 
 // What resolution needs of a namespace, the same for each of its workloads: computed once per
