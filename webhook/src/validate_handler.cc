@@ -187,8 +187,8 @@ States proposedStates(const StateStore::Snapshot& snapshot, const Change& change
   if (with_before && reach.everything && !change.old_object) {
     states.before = snapshot.get();
   } else if (with_before) {
-    states.owned_before =
-        std::make_unique<ClusterState>(parts.objects, snapshot->mesh(), parts.owners);
+    states.owned_before = std::make_unique<ClusterState>(parts.objects, snapshot->mesh(),
+                                                         parts.owners, snapshot.get());
     standForSnapshot(*states.owned_before, *snapshot, reach);
     states.before = states.owned_before.get();
   }
@@ -198,7 +198,7 @@ States proposedStates(const StateStore::Snapshot& snapshot, const Change& change
     eraseObject(parts.objects, change.ref);
   }
   states.after = std::make_unique<ClusterState>(std::move(parts.objects), snapshot->mesh(),
-                                                std::move(parts.owners));
+                                                std::move(parts.owners), snapshot.get());
   standForSnapshot(*states.after, *snapshot, reach);
   return states;
 }
