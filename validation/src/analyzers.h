@@ -24,7 +24,8 @@ void workloadDisableInStrictNamespace(const AnalysisContext& ctx, std::vector<Fi
 void destinationRuleTls(const AnalysisContext& ctx, std::vector<Finding>& out);
 
 // Shared by the analyzers.
-std::string refText(const ObjectRef& ref);  // "ns/name"
+std::string refText(const ObjectRef& ref);    // "ns/name"
+std::string refText(const ObjectMeta& meta);  // "ns/name", without building an ObjectRef
 inline constexpr std::size_t kNamesShown = 5;
 std::string nameList(const std::vector<std::string>& names, std::size_t max_shown = kNamesShown);
 // The first names of `total`: "a, b and 3 more".

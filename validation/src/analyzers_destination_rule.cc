@@ -1,5 +1,7 @@
 // Client-side TLS from DestinationRules against the servers' effective policy.
 
+#include <algorithm>
+#include <array>
 #include <map>
 #include <set>
 
@@ -13,6 +15,19 @@ bool endsWith(const std::string& text, const std::string& suffix) {
          text.compare(text.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
+// Whether "<name>.<namespace>.svc.cluster.local" ends with `suffix`, read part by part from the
+// end instead of building the name (a wildcard host is matched against every Service).
+bool fqdnEndsWith(const Service& svc, std::string_view suffix) {
+  const std::array<std::string_view, 4> parts = {svc.meta.name, ".", svc.meta.namespace_name,
+                                                 ".svc.cluster.local"};
+  for (auto part = parts.rbegin(); part != parts.rend() && !suffix.empty(); ++part) {
+    const std::size_t overlap = std::min(part->size(), suffix.size());
+    if (!part->ends_with(suffix.substr(suffix.size() - overlap))) return false;
+    suffix.remove_suffix(overlap);
+  }
+  return suffix.empty();
+}
+
 // Services a DestinationRule host names: "name" (the rule's namespace), "name.ns",
 // "name.ns.svc[.<domain>]", and wildcards matched against each Service's FQDN ("*",
 // "*.local", "*.ns.svc.cluster.local"). External hosts name none.
@@ -20,11 +35,9 @@ std::vector<const Service*> servicesForHost(const ClusterState& state, const Des
   std::vector<const Service*> out;
   const std::string& host = dr.host;
   if (!host.empty() && host.front() == '*') {
-    const std::string suffix = host.substr(1);
+    const std::string_view suffix = std::string_view(host).substr(1);
     for (const Service* svc : state.objects().services) {
-      const std::string fqdn =
-          svc->meta.name + "." + svc->meta.namespace_name + ".svc.cluster.local";
-      if (endsWith(fqdn, suffix)) out.push_back(svc);
+      if (fqdnEndsWith(*svc, suffix)) out.push_back(svc);
     }
     return out;
   }
@@ -96,13 +109,13 @@ void checkServicePort(const DestinationRule& dr, const ServicePort& sp, const Ef
                       Conflicts& conflicts) {
   const RuleTls tls = tlsForPort(dr, sp.port);
   if (tls.mode == "ISTIO_MUTUAL" && !e.sidecar && !e.ambient) {
-    conflicts.mutual_without_proxy[tls.path()].insert(refText(e.workload->ref()));
+    conflicts.mutual_without_proxy[tls.path()].insert(refText(e.workload->meta));
   }
   if (tls.mode != "DISABLE" && tls.mode != "SIMPLE") return;
   const std::optional<int64_t> port = targetPort(sp, *e.workload);
   const Mode mode = port ? e.modeForPort(*port) : e.mode;
   if (mode == Mode::Strict && (e.sidecar || e.ambient)) {
-    conflicts.plaintext_to_strict[tls.path()].insert(refText(e.workload->ref()) + ":" +
+    conflicts.plaintext_to_strict[tls.path()].insert(refText(e.workload->meta) + ":" +
                                                      std::to_string(port.value_or(sp.port)));
   }
 }
@@ -112,7 +125,7 @@ void report(const DestinationRule& dr, const Conflicts& conflicts, std::vector<F
     const std::vector<std::string> list(targets.begin(), targets.end());
     out.push_back(findingOnRule(
         FindingCode::DestinationRulePlaintextToStrict, dr, path,
-        "DestinationRule " + refText(dr.ref()) + " makes clients of " + dr.host +
+        "DestinationRule " + refText(dr.meta) + " makes clients of " + dr.host +
             " skip Istio mTLS, but these servers require it (STRICT): " + nameList(list) +
             "; those connections will be refused",
         "Set tls.mode ISTIO_MUTUAL, or remove the tls block so auto mTLS chooses."));
@@ -121,7 +134,7 @@ void report(const DestinationRule& dr, const Conflicts& conflicts, std::vector<F
     const std::vector<std::string> list(targets.begin(), targets.end());
     out.push_back(findingOnRule(
         FindingCode::DestinationRuleMutualWithoutProxy, dr, path,
-        "DestinationRule " + refText(dr.ref()) + " uses mTLS for workload(s) " + nameList(list) +
+        "DestinationRule " + refText(dr.meta) + " uses mTLS for workload(s) " + nameList(list) +
             " that have no sidecar; traffic from workloads with sidecars will fail",
         "Inject the proxy into those workloads first, or drop ISTIO_MUTUAL until they have one."));
   }

@@ -25,17 +25,17 @@ void reportDuplicates(const std::vector<const PeerAuthentication*>& oldest_first
   if (oldest_first.size() < 2) return;
   const bool mesh = scope == Scope::Mesh;
   const std::string what = mesh ? "mesh-wide" : "namespace-wide";
-  const std::string winner = refText(oldest_first.front()->ref());
+  const std::string winner = refText(oldest_first.front()->meta);
   for (auto it = oldest_first.begin() + 1; it != oldest_first.end(); ++it) {
     const PeerAuthentication& pa = **it;
     out.push_back(findingOn(
         mesh ? FindingCode::DuplicateMeshWidePolicy : FindingCode::DuplicateNamespaceWidePolicy, pa,
         "metadata.name",
-        what + " PeerAuthentication " + refText(pa.ref()) + " (" +
+        what + " PeerAuthentication " + refText(pa.meta) + " (" +
             std::string(toString(pa.mtls.mode)) + ") is ignored: " + winner +
             " is older and Istio uses only the oldest " + what + " policy",
         "Keep one " + what + " policy: merge the intended mode into " + winner + " and delete " +
-            refText(pa.ref()) + "."));
+            refText(pa.meta) + "."));
   }
 }
 
@@ -95,7 +95,7 @@ void checkPortKey(const AnalysisContext& ctx, const PeerAuthentication& pa,
       out.push_back(findingOn(
           FindingCode::PortLevelMtlsUsesServicePort, pa, path,
           "portLevelMtls port " + std::to_string(port) + " is a Service port of " +
-              refText(e->workload->ref()) + " that forwards to container port " +
+              refText(e->workload->meta) + " that forwards to container port " +
               std::to_string(*target) +
               "; portLevelMtls is keyed by the container port, so this entry never applies",
           "Use " + std::to_string(*target) + " (the container port) as the key."));
@@ -115,7 +115,18 @@ void checkPortKey(const AnalysisContext& ctx, const PeerAuthentication& pa,
 
 }  // namespace
 
-std::string refText(const ObjectRef& ref) { return ref.namespace_name + "/" + ref.name; }
+namespace {
+
+std::string joinedName(const std::string& namespace_name, const std::string& name) {
+  std::string text;
+  text.reserve(namespace_name.size() + 1 + name.size());
+  return text.append(namespace_name).append("/").append(name);
+}
+
+}  // namespace
+
+std::string refText(const ObjectRef& ref) { return joinedName(ref.namespace_name, ref.name); }
+std::string refText(const ObjectMeta& meta) { return joinedName(meta.namespace_name, meta.name); }
 
 std::string nameList(const std::vector<std::string>& names, std::size_t max_shown) {
   std::string text;
@@ -162,10 +173,10 @@ void meshWideDisable(const AnalysisContext& ctx, std::vector<Finding>& out) {
     std::vector<std::string> affected;
     for (const EffectivePolicy& e : ctx.effective) {
       if (e.decided_by.policy == pa->ref() && e.mode == Mode::Disable) {
-        affected.push_back(refText(e.workload->ref()));
+        affected.push_back(refText(e.workload->meta));
       }
     }
-    std::string message = "mesh-wide PeerAuthentication " + refText(pa->ref()) +
+    std::string message = "mesh-wide PeerAuthentication " + refText(pa->meta) +
                           " sets mTLS DISABLE: every namespace without its own policy accepts and "
                           "sends plaintext";
     if (!affected.empty()) {
@@ -196,15 +207,15 @@ void overlappingWorkloadPolicies(const AnalysisContext& ctx, std::vector<Finding
   for (const EffectivePolicy& e : ctx.effective) {
     for (const PeerAuthentication* pa : e.ignored_workload_policies) {
       Overlap& overlap = ignored[pa];
-      overlap.winners.insert(refText(e.workload_policy->ref()));
-      overlap.workloads.push_back(refText(e.workload->ref()));
+      overlap.winners.insert(refText(e.workload_policy->meta));
+      overlap.workloads.push_back(refText(e.workload->meta));
     }
   }
   for (const auto& [pa, overlap] : ignored) {
     const std::vector<std::string> winners(overlap.winners.begin(), overlap.winners.end());
     out.push_back(findingOn(
         FindingCode::OverlappingWorkloadPolicies, *pa, "spec.selector",
-        "PeerAuthentication " + refText(pa->ref()) + " is ignored for " +
+        "PeerAuthentication " + refText(pa->meta) + " is ignored for " +
             nameList(overlap.workloads) + ": " + nameList(winners) +
             " also selects it and is older; Istio uses only the oldest workload policy and "
             "never merges them",
@@ -219,7 +230,7 @@ void selectorPolicyInRootNamespace(const AnalysisContext& ctx, std::vector<Findi
     if (!pa->hasSelectorLabels()) continue;
     out.push_back(findingOn(
         FindingCode::SelectorPolicyInRootNamespace, *pa, "spec.selector",
-        "PeerAuthentication " + refText(pa->ref()) + " has a selector in the root namespace " +
+        "PeerAuthentication " + refText(pa->meta) + " has a selector in the root namespace " +
             root +
             ": Istio ignores it at runtime (it is neither mesh-wide nor applied to the "
             "selected workloads)",
@@ -237,7 +248,7 @@ void selectorMatchesNoWorkload(const AnalysisContext& ctx, std::vector<Finding>&
     const std::string& ns = pa.meta.namespace_name;
     out.push_back(findingOn(
         FindingCode::SelectorMatchesNoWorkload, pa, "spec.selector.matchLabels",
-        "selector " + selectorText(*pa.selector) + " of PeerAuthentication " + refText(pa.ref()) +
+        "selector " + selectorText(*pa.selector) + " of PeerAuthentication " + refText(pa.meta) +
             " matches no workload in namespace " + ns,
         "Check the labels with `kubectl get pods -n " + ns +
             " --show-labels`; a selector only matches pods in the policy's own namespace."));

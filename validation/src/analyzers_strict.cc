@@ -2,6 +2,7 @@
 
 #include <map>
 #include <set>
+#include <tuple>
 #include <utility>
 
 #include "analyzers.h"
@@ -44,6 +45,16 @@ Finding findingOnWorkload(FindingCode code, const Workload& workload, std::strin
                  workload.meta.source};
 }
 
+// The policy and rule of a decision, ordered by value without copying them out of the
+// resolution (which outlives the analyzers).
+struct RuleOf {
+  const ObjectRef* policy;
+  const std::string* rule;
+  bool operator<(const RuleOf& other) const {
+    return std::tie(*policy, *rule) < std::tie(*other.policy, *other.rule);
+  }
+};
+
 using EffectiveIndex = std::map<const Workload*, const EffectivePolicy*>;
 
 // Finds the workload an observation is about: by workload name, pod name, or folded pod.
@@ -75,7 +86,7 @@ void strictWithoutProxy(const AnalysisContext& ctx, std::vector<Finding>& out) {
     std::vector<std::string> workloads;
     std::set<std::string> namespaces;
   };
-  std::map<std::pair<ObjectRef, std::string>, Unenforced> by_rule;  // (policy, rule)
+  std::map<RuleOf, Unenforced> by_rule;
   for (const EffectivePolicy& e : ctx.effective) {
     const Workload& w = *e.workload;
     if (e.sidecar || e.ambient || isSystemNamespace(w.meta.namespace_name, ctx.state.mesh())) {
@@ -83,12 +94,13 @@ void strictWithoutProxy(const AnalysisContext& ctx, std::vector<Finding>& out) {
     }
     const DecidedBy* decision = strictDecision(e);
     if (!decision) continue;
-    Unenforced& unenforced = by_rule[{decision->policy, decision->rule}];
-    unenforced.workloads.push_back(refText(w.ref()) + " (" + ctx.state.dataplane(w).reason + ")");
+    Unenforced& unenforced = by_rule[RuleOf{&decision->policy, &decision->rule}];
+    unenforced.workloads.push_back(refText(w.meta) + " (" + ctx.state.dataplane(w).reason + ")");
     unenforced.namespaces.insert(w.meta.namespace_name);
   }
   for (const auto& [policy_rule, unenforced] : by_rule) {
-    const auto& [ref, rule] = policy_rule;
+    const ObjectRef& ref = *policy_rule.policy;
+    const std::string& rule = *policy_rule.rule;
     const PeerAuthentication* pa = findPolicy(ctx.state, ref);
     if (!pa) continue;
     std::string label_commands;
@@ -121,7 +133,7 @@ void strictOnProbedPort(const AnalysisContext& ctx, std::vector<Finding>& out) {
       out.push_back(findingOnWorkload(
           FindingCode::StrictOnProbedPort, w,
           "containers[" + probe.container + "]." + probe.type + "Probe",
-          "kubelet's " + probe.type + " probe of " + refText(w.ref()) + " (container " +
+          "kubelet's " + probe.type + " probe of " + refText(w.meta) + " (container " +
               probe.container + ", port " + port + ") will fail: port " + port +
               " is STRICT, kubelet has no mesh certificate, and probe rewriting is off",
           "Remove sidecar.istio.io/rewriteAppHTTPProbers: \"false\" (or set it to \"true\"), or "
@@ -155,7 +167,7 @@ void strictWithObservedPlaintext(const AnalysisContext& ctx, std::vector<Finding
     Evidence& evidence = by_policy[decision->policy];
     evidence.rule = decision->rule;
     evidence.own_tls = evidence.own_tls || own_tls;
-    evidence.lines.push_back(refText(e->workload->ref()) + ":" + std::to_string(obs.port) +
+    evidence.lines.push_back(refText(e->workload->meta) + ":" + std::to_string(obs.port) +
                              " from " + sourceText(obs));
   }
   for (const auto& [ref, evidence] : by_policy) {
@@ -184,7 +196,7 @@ void strictWithUnmeshedClients(const AnalysisContext& ctx, std::vector<Finding>&
   for (const EffectivePolicy& e : ctx.effective) {
     if (!e.sidecar && !e.ambient) continue;
     if (const DecidedBy* decision = strictDecision(e)) {
-      enforced[decision->policy].push_back(refText(e.workload->ref()));
+      enforced[decision->policy].push_back(refText(e.workload->meta));
     }
   }
   if (enforced.empty()) return;
@@ -214,7 +226,7 @@ void workloadDisableInStrictNamespace(const AnalysisContext& ctx, std::vector<Fi
     }
     out.push_back(findingOn(
         FindingCode::WorkloadDisableInStrictNamespace, pa, "spec.mtls.mode",
-        "PeerAuthentication " + refText(pa.ref()) + " turns mTLS off inside namespace " +
+        "PeerAuthentication " + refText(pa.meta) + " turns mTLS off inside namespace " +
             pa.meta.namespace_name +
             ", which is STRICT: clients with proxies infer mTLS from the namespace policy (auto "
             "mTLS ignores workload policies) and fail unless a DestinationRule sets "

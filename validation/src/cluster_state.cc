@@ -49,17 +49,18 @@ ClusterState::ClusterState(Inputs inputs) : inputs_(std::move(inputs)) {
   objects_ = {addressesOf(inputs_.peer_authentications), addressesOf(inputs_.namespaces),
               addressesOf(inputs_.workloads), addressesOf(inputs_.services),
               addressesOf(inputs_.destination_rules)};
-  index();
+  index(nullptr);
 }
 
 ClusterState::ClusterState(ObjectSelection objects, MeshConfig mesh,
-                           std::vector<std::shared_ptr<const void>> owners)
+                           std::vector<std::shared_ptr<const void>> owners,
+                           const ClusterState* decided)
     : objects_(std::move(objects)), owners_(std::move(owners)) {
   inputs_.mesh = std::move(mesh);
-  index();
+  index(decided && decided->mesh() == inputs_.mesh ? decided : nullptr);
 }
 
-void ClusterState::index() {
+void ClusterState::index(const ClusterState* decided) {
   std::map<ControllerKey, const Workload*> controllers;
   for (const Workload* w : objects_.workloads) {
     if (w->kind != "Pod") controllers.emplace(keyOf(*w), w);
@@ -109,7 +110,9 @@ void ClusterState::index() {
     services_by_ns_[svc->meta.namespace_name].push_back(svc);
   }
 
-  for (const Workload* w : workloads_) dataplane_.emplace(w, decideFor(*w));
+  for (const Workload* w : workloads_) {
+    dataplane_.emplace(w, decided ? decideLike(*decided, *w) : decideFor(*w));
+  }
   indexUnmeshed();
   indexDestinationRules();
 
@@ -237,6 +240,19 @@ DataplaneDecision ClusterState::decideFor(const Workload& workload) const {
     }
   }
   return decision;
+}
+
+// What decideFor reads is the workload, its namespace object, its folded instances and the mesh
+// (the caller compared that): when `decided` saw the same, its decision stands.
+DataplaneDecision ClusterState::decideLike(const ClusterState& decided,
+                                           const Workload& workload) const {
+  const auto it = decided.dataplane_.find(&workload);
+  const std::string& ns = workload.meta.namespace_name;
+  if (it == decided.dataplane_.end() || decided.findNamespace(ns) != findNamespace(ns) ||
+      decided.instancesOf(workload) != instancesOf(workload)) {
+    return decideFor(workload);
+  }
+  return it->second;
 }
 
 const std::vector<const Workload*>& ClusterState::instancesOf(const Workload& workload) const {

@@ -126,9 +126,10 @@ std::string Finding::key() const {
 }
 
 void sortFindings(std::vector<Finding>& findings) {
+  // Compares through references: a comparison copies no object reference or path.
   std::stable_sort(findings.begin(), findings.end(), [](const Finding& a, const Finding& b) {
-    return std::tuple(-static_cast<int>(a.severity), a.object, static_cast<int>(a.code), a.path) <
-           std::tuple(-static_cast<int>(b.severity), b.object, static_cast<int>(b.code), b.path);
+    if (a.severity != b.severity) return a.severity > b.severity;
+    return std::tie(a.object, a.code, a.path) < std::tie(b.object, b.code, b.path);
   });
 }
 

@@ -11,14 +11,16 @@ constexpr std::array<std::string_view, 4> kNeverInjectNamespaces = {
     "kube-system", "kube-public", "kube-node-lease", "local-path-storage"};
 constexpr std::array<std::string_view, 2> kProxyContainerNames = {"istio-proxy", "peergate-proxy"};
 
-constexpr std::string_view kInjectLabel = "sidecar.istio.io/inject";
-constexpr std::string_view kInjectionNamespaceLabel = "istio-injection";
-constexpr std::string_view kRevisionLabel = "istio.io/rev";
-constexpr std::string_view kDataplaneModeLabel = "istio.io/dataplane-mode";
-constexpr std::string_view kSidecarStatusAnnotation = "sidecar.istio.io/status";
+// Keys as std::string, the key type of Labels: a lookup copies no key (these are longer than
+// the small-string buffer, so each copy was an allocation, several per workload and decision).
+const std::string kInjectLabel = "sidecar.istio.io/inject";
+const std::string kInjectionNamespaceLabel = "istio-injection";
+const std::string kRevisionLabel = "istio.io/rev";
+const std::string kDataplaneModeLabel = "istio.io/dataplane-mode";
+const std::string kSidecarStatusAnnotation = "sidecar.istio.io/status";
 
-const std::string* find(const Labels& labels, std::string_view key) {
-  auto it = labels.find(std::string(key));
+const std::string* find(const Labels& labels, const std::string& key) {
+  auto it = labels.find(key);
   return it == labels.end() ? nullptr : &it->second;
 }
 

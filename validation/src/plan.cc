@@ -1,7 +1,7 @@
 #include "peergate/validation/plan.h"
 
+#include <algorithm>
 #include <map>
-#include <set>
 #include <string_view>
 #include <tuple>
 
@@ -41,25 +41,69 @@ const PortPolicy* findPort(const EffectivePolicy& e, int64_t port) {
   return nullptr;
 }
 
+// The ports either policy lists, ascending, each once.
+std::vector<int64_t> portsOfEither(const EffectivePolicy& before, const EffectivePolicy& after) {
+  std::vector<int64_t> ports;
+  ports.reserve(before.ports.size() + after.ports.size());
+  for (const PortPolicy& p : before.ports) ports.push_back(p.port);
+  for (const PortPolicy& p : after.ports) ports.push_back(p.port);
+  std::sort(ports.begin(), ports.end());
+  ports.erase(std::unique(ports.begin(), ports.end()), ports.end());
+  return ports;
+}
+
+// The workload's name is copied into a change only when there is one: most workloads have none.
 void diffWorkload(const EffectivePolicy& before, const EffectivePolicy& after,
                   std::vector<ModeChange>& changes) {
-  const ObjectRef ref = after.workload->ref();
   if (before.mode != after.mode) {
-    changes.push_back(
-        {ref, std::nullopt, before.mode, after.mode, before.decided_by, after.decided_by});
+    changes.push_back({after.workload->ref(), std::nullopt, before.mode, after.mode,
+                       before.decided_by, after.decided_by});
   }
-  std::set<int64_t> ports;
-  for (const PortPolicy& p : before.ports) ports.insert(p.port);
-  for (const PortPolicy& p : after.ports) ports.insert(p.port);
-  for (int64_t port : ports) {
+  for (int64_t port : portsOfEither(before, after)) {
     const PortPolicy* b = findPort(before, port);
     const PortPolicy* a = findPort(after, port);
     const Mode mode_before = b ? b->mode : before.mode;
     const Mode mode_after = a ? a->mode : after.mode;
     if (mode_before == mode_after) continue;
-    changes.push_back({ref, port, mode_before, mode_after, b ? b->decided_by : before.decided_by,
+    changes.push_back({after.workload->ref(), port, mode_before, mode_after,
+                       b ? b->decided_by : before.decided_by,
                        a ? a->decided_by : after.decided_by});
   }
+}
+
+// `before`'s resolution by workload identity, sorted once for lookups; the first entry wins when
+// an identity repeats.
+class EffectiveByWorkload {
+ public:
+  explicit EffectiveByWorkload(const std::vector<EffectivePolicy>& effective) {
+    entries_.reserve(effective.size());
+    for (const EffectivePolicy& e : effective) entries_.push_back({viewOf(*e.workload), &e});
+    std::stable_sort(entries_.begin(), entries_.end(), byView);
+  }
+
+  const EffectivePolicy* find(const Workload& workload) const {
+    const Entry key{viewOf(workload), nullptr};
+    const auto it = std::lower_bound(entries_.begin(), entries_.end(), key, byView);
+    return it != entries_.end() && it->first == key.first ? it->second : nullptr;
+  }
+
+ private:
+  using Entry = std::pair<RefView, const EffectivePolicy*>;
+  static bool byView(const Entry& a, const Entry& b) { return a.first < b.first; }
+  std::vector<Entry> entries_;
+};
+
+// Finding::key() identities of `findings`, sorted for membership tests.
+std::vector<FindingView> sortedKeys(const std::vector<Finding>& findings) {
+  std::vector<FindingView> keys;
+  keys.reserve(findings.size());
+  for (const Finding& f : findings) keys.push_back(viewOf(f));
+  std::sort(keys.begin(), keys.end());
+  return keys;
+}
+
+bool containsKey(const std::vector<FindingView>& sorted_keys, const Finding& finding) {
+  return std::binary_search(sorted_keys.begin(), sorted_keys.end(), viewOf(finding));
 }
 
 std::string describeChange(const ModeChange& change) {
@@ -114,25 +158,21 @@ Plan plan(const Analysis& before_analysis, const ClusterState& after,
   Plan result;
   result.after_analysis = analyze(after, observations);
 
-  std::map<RefView, const EffectivePolicy*> previous;
-  for (const EffectivePolicy& e : before_analysis.effective) {
-    previous.emplace(viewOf(*e.workload), &e);
-  }
+  const EffectiveByWorkload previous(before_analysis.effective);
   for (const EffectivePolicy& e : result.after_analysis.effective) {
-    auto it = previous.find(viewOf(*e.workload));
-    if (it != previous.end()) diffWorkload(*it->second, e, result.changes);
+    if (const EffectivePolicy* was = previous.find(*e.workload)) {
+      diffWorkload(*was, e, result.changes);
+    }
   }
 
   // Finding::key() identity: code, object and path.
-  std::set<FindingView> before_keys;
-  for (const Finding& f : before_analysis.findings) before_keys.insert(viewOf(f));
-  std::set<FindingView> after_keys;
+  const std::vector<FindingView> before_keys = sortedKeys(before_analysis.findings);
+  const std::vector<FindingView> after_keys = sortedKeys(result.after_analysis.findings);
   for (const Finding& f : result.after_analysis.findings) {
-    after_keys.insert(viewOf(f));
-    if (!before_keys.count(viewOf(f))) result.introduced.push_back(f);
+    if (!containsKey(before_keys, f)) result.introduced.push_back(f);
   }
   for (const Finding& f : before_analysis.findings) {
-    if (!after_keys.count(viewOf(f))) result.cleared.push_back(f);
+    if (!containsKey(after_keys, f)) result.cleared.push_back(f);
   }
   for (Finding& f : downgrades(result.changes, after)) result.introduced.push_back(std::move(f));
   sortFindings(result.introduced);

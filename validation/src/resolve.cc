@@ -1,12 +1,13 @@
 #include "peergate/validation/resolve.h"
 
 #include <algorithm>
+#include <initializer_list>
 #include <tuple>
 
 namespace peergate::validation {
 namespace {
 
-std::string refText(const ObjectRef& ref) { return ref.namespace_name + "/" + ref.name; }
+std::string refText(const ObjectMeta& meta) { return meta.namespace_name + "/" + meta.name; }
 
 struct ScopeCandidates {
   const PeerAuthentication* chosen = nullptr;
@@ -37,16 +38,29 @@ void recordIgnored(const ScopeCandidates& candidates, std::string_view scope_nam
                    std::vector<ShadowedPolicy>& shadowed) {
   for (const PeerAuthentication* pa : candidates.ignored) {
     shadowed.push_back({pa->ref(), std::string(scope_name) + " policy " +
-                                       refText(candidates.chosen->ref()) +
+                                       refText(candidates.chosen->meta) +
                                        " is older and wins; Istio uses only the oldest"});
   }
 }
 
-// Applies one scope's mode: UNSET inherits, anything else replaces (narrower scope wins).
-void applyScope(const PeerAuthentication* pa, Scope scope, EffectivePolicy& result) {
-  if (!pa || pa->mtls.mode == Mode::Unset) return;
-  result.mode = pa->mtls.mode;
-  result.decided_by = {pa->ref(), scope, "spec.mtls.mode"};
+struct ScopePolicy {
+  const PeerAuthentication* policy;  // nullptr when none applies at this scope
+  Scope scope;
+};
+
+// The workload-level mode: the narrowest scope whose policy sets one decides (UNSET inherits),
+// else the default PERMISSIVE. Settled first, so the decision is written once.
+void decideMode(std::initializer_list<ScopePolicy> widest_first, EffectivePolicy& result) {
+  const ScopePolicy* decider = nullptr;
+  for (const ScopePolicy& candidate : widest_first) {
+    if (candidate.policy && candidate.policy->mtls.mode != Mode::Unset) decider = &candidate;
+  }
+  if (!decider) {
+    result.decided_by = {{}, Scope::MeshDefault, "default PERMISSIVE"};
+    return;
+  }
+  result.mode = decider->policy->mtls.mode;
+  result.decided_by = {decider->policy->ref(), decider->scope, "spec.mtls.mode"};
 }
 
 void resolvePorts(const Workload& workload, EffectivePolicy& result) {
@@ -123,13 +137,17 @@ class SelectorIndex {
  public:
   void add(const PeerAuthentication* pa) {
     const auto& [key, value] = *pa->selector->begin();
-    by_label_[key + "=" + value].push_back(pa);
+    by_label_[key][value].push_back(pa);
   }
+  // Looks labels up by key, then value: no "key=value" text is built per workload.
   std::vector<const PeerAuthentication*> matching(const Labels& labels) const {
     std::vector<const PeerAuthentication*> out;
+    if (by_label_.empty()) return out;
     for (const auto& [key, value] : labels) {
-      auto it = by_label_.find(key + "=" + value);
-      if (it == by_label_.end()) continue;
+      const auto values = by_label_.find(key);
+      if (values == by_label_.end()) continue;
+      const auto it = values->second.find(value);
+      if (it == values->second.end()) continue;
       for (const PeerAuthentication* pa : it->second) {
         if (selectorMatches(*pa->selector, labels)) out.push_back(pa);
       }
@@ -138,7 +156,8 @@ class SelectorIndex {
   }
 
  private:
-  std::map<std::string, std::vector<const PeerAuthentication*>> by_label_;
+  // selector label key -> value -> policies whose first selector label it is
+  std::map<std::string, std::map<std::string, std::vector<const PeerAuthentication*>>> by_label_;
 };
 
 // What resolution needs of a namespace, the same for each of its workloads: computed once per
@@ -169,7 +188,6 @@ EffectivePolicy resolveIndexed(const ClusterState& state, const Workload& worklo
   const std::string& ns = workload.meta.namespace_name;
   EffectivePolicy result;
   result.workload = &workload;
-  result.decided_by = {{}, Scope::MeshDefault, "default PERMISSIVE"};
   const DataplaneDecision& dataplane = state.dataplane(workload);
   result.sidecar = dataplane.sidecar;
   result.ambient = dataplane.ambient;
@@ -194,9 +212,10 @@ EffectivePolicy resolveIndexed(const ClusterState& state, const Workload& worklo
   result.shadowed.insert(result.shadowed.end(), scopes.shadowed.begin(), scopes.shadowed.end());
   recordIgnored(workload_scope, "workload", result.shadowed);
 
-  applyScope(scopes.mesh_scope.chosen, Scope::Mesh, result);
-  applyScope(scopes.ns_scope.chosen, Scope::Namespace, result);
-  applyScope(workload_scope.chosen, Scope::Workload, result);
+  decideMode({{scopes.mesh_scope.chosen, Scope::Mesh},
+              {scopes.ns_scope.chosen, Scope::Namespace},
+              {workload_scope.chosen, Scope::Workload}},
+             result);
   resolvePorts(workload, result);
   return result;
 }

@@ -10,6 +10,7 @@
 
 #include "admission_review.h"
 #include "peergate/webhook/admission.h"
+#include "plain_json.h"
 #include "review_cache.h"
 
 namespace peergate::webhook {
@@ -74,10 +75,11 @@ std::optional<AdmissionResponse> parseBody(std::string_view body, nlohmann::json
 }
 
 // Problems of the HTTP envelope, most fundamental first; decoding still ran (when the body was
-// small enough) so the reply can echo the uid.
+// small enough) so the reply can echo the uid. `within_depth`: the nesting is known to be within
+// kMaxJsonDepth, so the body need not be scanned for it.
 std::optional<AdmissionResponse> envelopeProblem(std::string_view content_type,
-                                                 std::string_view body,
-                                                 const WebhookConfig& config) {
+                                                 std::string_view body, const WebhookConfig& config,
+                                                 bool within_depth) {
   if (body.size() > config.max_request_bytes) {
     return errorResponse(413, "request entity is too large: " + std::to_string(body.size()) +
                                   " bytes, the limit is " +
@@ -87,7 +89,7 @@ std::optional<AdmissionResponse> envelopeProblem(std::string_view content_type,
     return errorResponse(
         415, "Content-Type must be application/json, not \"" + std::string(content_type) + "\"");
   }
-  if (jsonNestingDepth(body) > kMaxJsonDepth) {
+  if (!within_depth && jsonNestingDepth(body) > kMaxJsonDepth) {
     return errorResponse(400, "the body nests deeper than " + std::to_string(kMaxJsonDepth) +
                                   " levels; no Kubernetes object does");
   }
@@ -98,10 +100,20 @@ std::optional<AdmissionResponse> envelopeProblem(std::string_view content_type,
 std::optional<AdmissionResponse> readReview(std::string_view content_type, std::string_view body,
                                             const WebhookConfig& config,
                                             AdmissionRequest& request) {
-  std::optional<AdmissionResponse> problem = envelopeProblem(content_type, body, config);
-  if (body.size() > config.max_request_bytes * kParseOverLimitFactor) return problem;
+  if (body.size() > config.max_request_bytes * kParseOverLimitFactor) {
+    return envelopeProblem(content_type, body, config, false);
+  }
+  // The body as the API server writes it, read by the plain reader, which also bounds its depth.
+  std::optional<nlohmann::json> plain = parsePlainJson(body, kMaxJsonDepth);
+  std::optional<AdmissionResponse> problem =
+      envelopeProblem(content_type, body, config, plain.has_value());
   nlohmann::json review;
-  std::optional<AdmissionResponse> unreadable = parseBody(body, review);
+  std::optional<AdmissionResponse> unreadable;
+  if (plain) {
+    review = std::move(*plain);
+  } else {
+    unreadable = parseBody(body, review);
+  }
   if (!unreadable) unreadable = decodeAdmissionReview(review, request);
   return problem ? problem : unreadable;
 }

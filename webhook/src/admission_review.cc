@@ -1,10 +1,12 @@
 #include "admission_review.h"
 
 #include <algorithm>
+#include <array>
 #include <set>
 #include <utility>
 
 #include "json_patch.h"
+#include "json_writer.h"
 #include "peergate/validation/decode.h"
 
 namespace peergate::webhook {
@@ -98,14 +100,32 @@ bool isControl(unsigned char c, unsigned char next) {
   return c < 0x20 || c == 0x7F || (c == 0xC2 && next >= 0x80 && next <= 0x9F);
 }
 
+// What a byte means to flatten: kept, a space (two in a row collapse), or a byte flatten may
+// change (C0, DEL, and 0xC2, which leads a C1 character).
+enum class FlatByte : unsigned char { Kept, Space, Suspect };
+
+constexpr std::array<FlatByte, 256> kFlatBytes = [] {
+  std::array<FlatByte, 256> bytes{};
+  for (std::size_t c = 0; c < 0x20; ++c) bytes[c] = FlatByte::Suspect;
+  bytes[0x7F] = bytes[0xC2] = FlatByte::Suspect;
+  bytes[' '] = FlatByte::Space;
+  return bytes;
+}();
+
 // True when flatten would return the text as it is: the common case (messages peergate wrote
-// itself), checked without building a copy character by character.
+// itself), checked with one table lookup per byte and without building a copy.
 bool isFlat(std::string_view text) {
   if (!text.empty() && (text.front() == ' ' || text.back() == ' ')) return false;
   for (std::size_t i = 0; i < text.size(); ++i) {
-    const auto c = static_cast<unsigned char>(text[i]);
-    if (c < 0x20 || c == 0x7F || c == 0xC2) return false;
-    if (c == ' ' && i + 1 < text.size() && text[i + 1] == ' ') return false;
+    switch (kFlatBytes[static_cast<unsigned char>(text[i])]) {
+      case FlatByte::Kept:
+        break;
+      case FlatByte::Space:
+        if (i + 1 < text.size() && text[i + 1] == ' ') return false;
+        break;
+      case FlatByte::Suspect:
+        return false;
+    }
   }
   return true;
 }
@@ -160,21 +180,32 @@ std::string refText(const validation::ObjectRef& ref) {
   return ref.namespace_name.empty() ? ref.name : ref.namespace_name + "/" + ref.name;
 }
 
+bool isUnset(const json* value) { return !value || value->is_null() || *value == ""; }
+
+bool takesGeneratedName(const json& meta) {
+  const json* generate = member(meta, "generateName");
+  return isUnset(member(meta, "name")) && generate && generate->is_string();
+}
+
+bool takesRequestNamespace(const json& meta, const AdmissionRequest& request) {
+  return isUnset(member(meta, "namespace")) && !request.namespace_name.empty() &&
+         request.kind.kind != "Namespace";
+}
+
 // The API server sets metadata.namespace before admission, but be lenient with clients that
 // post by hand; with generateName the name is "" until storage, so give it a stand-in.
+bool lacksImplicitMeta(const json& object, const AdmissionRequest& request) {
+  const json* meta = member(object, "metadata");
+  if (!meta || !meta->is_object()) return false;
+  return takesGeneratedName(*meta) || takesRequestNamespace(*meta, request);
+}
+
 void fillImplicitMeta(json& object, const AdmissionRequest& request) {
-  auto meta = object.find("metadata");
-  if (meta == object.end() || !meta->is_object()) return;
-  const json* name = member(*meta, "name");
-  const json* generate = member(*meta, "generateName");
-  if ((!name || name->is_null() || *name == "") && generate && generate->is_string()) {
-    (*meta)["name"] = generate->get<std::string>().substr(0, 58) + "xxxxx";
+  json& meta = object["metadata"];
+  if (takesGeneratedName(meta)) {
+    meta["name"] = meta["generateName"].get<std::string>().substr(0, 58) + "xxxxx";
   }
-  const json* ns = member(*meta, "namespace");
-  if ((!ns || ns->is_null() || *ns == "") && !request.namespace_name.empty() &&
-      request.kind.kind != "Namespace") {
-    (*meta)["namespace"] = request.namespace_name;
-  }
+  if (takesRequestNamespace(meta, request)) meta["namespace"] = request.namespace_name;
 }
 
 template <typename T>
@@ -285,8 +316,9 @@ std::optional<AdmissionResponse> decodeAdmissionReview(json& review, AdmissionRe
 
 std::optional<AdmissionResponse> decodeRequestObject(const AdmissionRequest& request,
                                                      const json& source, RequestObject& out) {
-  json object = source;
-  fillImplicitMeta(object, request);
+  std::optional<json> filled;  // a copy only when there is something to fill in
+  if (lacksImplicitMeta(source, request)) fillImplicitMeta(filled.emplace(source), request);
+  const json& object = filled ? *filled : source;
   const std::string& kind = request.kind.kind;
   const validation::DecodeOutcome decoded = validation::decodeObjectInto(
       object, validation::SourceLocation{"request.object"}, out.inputs);
@@ -306,26 +338,62 @@ std::optional<AdmissionResponse> decodeRequestObject(const AdmissionRequest& req
   return std::nullopt;
 }
 
+namespace {
+
+// `status`, members in key order: code, message, reason.
+void writeStatus(JsonWriter& out, const AdmissionResponse& response) {
+  const int code = response.code >= 400 ? response.code : 403;
+  out.key("status");
+  out.beginObject();
+  out.key("code");
+  out.integer(code);
+  out.key("message");
+  out.string(oneLine(response.message, kMaxMessageBytes));
+  out.key("reason");
+  out.string(statusReason(code));
+  out.endObject();
+}
+
+// `response`, members in key order: allowed, patch, patchType, status, uid, warnings.
+void writeResponse(JsonWriter& out, const AdmissionRequest& request,
+                   const AdmissionResponse& response) {
+  out.key("response");
+  out.beginObject();
+  out.key("allowed");
+  out.boolean(response.allowed);
+  if (response.allowed && response.patch.is_array() && !response.patch.empty()) {
+    out.key("patch");
+    out.string(base64Encode(
+        response.patch.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)));
+    out.key("patchType");
+    out.string("JSONPatch");
+  }
+  if (!response.allowed) writeStatus(out, response);
+  out.key("uid");
+  out.string(request.uid);
+  if (const std::vector<std::string> warnings = cleanWarnings(response.warnings);
+      !warnings.empty()) {
+    out.key("warnings");
+    out.beginArray();
+    for (const std::string& warning : warnings) out.string(warning);
+    out.endArray();
+  }
+  out.endObject();
+}
+
+}  // namespace
+
 std::string encodeAdmissionReview(const AdmissionRequest& request,
                                   const AdmissionResponse& response) {
-  json body = {{"uid", request.uid}, {"allowed", response.allowed}};
-  if (!response.allowed) {
-    const int code = response.code >= 400 ? response.code : 403;
-    body["status"] = {{"code", code},
-                      {"reason", statusReason(code)},
-                      {"message", oneLine(response.message, kMaxMessageBytes)}};
-  }
-  if (std::vector<std::string> warnings = cleanWarnings(response.warnings); !warnings.empty()) {
-    body["warnings"] = std::move(warnings);
-  }
-  if (response.allowed && response.patch.is_array() && !response.patch.empty()) {
-    body["patchType"] = "JSONPatch";
-    body["patch"] =
-        base64Encode(response.patch.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
-  }
-  const json review = {
-      {"apiVersion", request.api_version}, {"kind", "AdmissionReview"}, {"response", body}};
-  return review.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  JsonWriter out(response.message.size() + 256);
+  out.beginObject();
+  out.key("apiVersion");
+  out.string(request.api_version);
+  out.key("kind");
+  out.string("AdmissionReview");
+  writeResponse(out, request, response);
+  out.endObject();
+  return out.take();
 }
 
 std::string oneLine(std::string_view text, std::size_t max_bytes) {

@@ -6,6 +6,7 @@
 #include <map>
 #include <memory>
 #include <set>
+#include <type_traits>
 #include <utility>
 
 #include "admission_review.h"
@@ -85,6 +86,18 @@ std::set<std::string> namespacesWithin(const ClusterState& snapshot, const Reach
   return namespaces;
 }
 
+// a.ref() == b.ref() for two objects of a kind whose ref names a fixed kind, without building
+// either ref.
+template <typename T>
+bool sameObject(const T& a, const T& b) {
+  static_assert(!std::is_same_v<T, validation::Workload>, "a workload's ref carries its kind");
+  if constexpr (std::is_same_v<T, validation::Namespace>) {
+    return a.meta.name == b.meta.name;  // cluster-scoped: the ref has no namespace
+  } else {
+    return a.meta.name == b.meta.name && a.meta.namespace_name == b.meta.namespace_name;
+  }
+}
+
 template <typename T>
 void upsert(std::vector<const T*>& current, const std::vector<T>& incoming, bool keep_created,
             std::vector<std::shared_ptr<const void>>& owners) {
@@ -92,7 +105,7 @@ void upsert(std::vector<const T*>& current, const std::vector<T>& incoming, bool
     auto copy = std::make_shared<T>(object);
     owners.push_back(copy);
     const auto same = std::find_if(current.begin(), current.end(), [&](const T* existing) {
-      return existing->ref() == object.ref();
+      return sameObject(*existing, object);
     });
     if (same == current.end()) {
       current.push_back(copy.get());
@@ -187,8 +200,8 @@ States proposedStates(const StateStore::Snapshot& snapshot, const Change& change
   if (with_before && reach.everything && !change.old_object) {
     states.before = snapshot.get();
   } else if (with_before) {
-    states.owned_before =
-        std::make_unique<ClusterState>(parts.objects, snapshot->mesh(), parts.owners);
+    states.owned_before = std::make_unique<ClusterState>(parts.objects, snapshot->mesh(),
+                                                         parts.owners, snapshot.get());
     standForSnapshot(*states.owned_before, *snapshot, reach);
     states.before = states.owned_before.get();
   }
@@ -198,7 +211,7 @@ States proposedStates(const StateStore::Snapshot& snapshot, const Change& change
     eraseObject(parts.objects, change.ref);
   }
   states.after = std::make_unique<ClusterState>(std::move(parts.objects), snapshot->mesh(),
-                                                std::move(parts.owners));
+                                                std::move(parts.owners), snapshot.get());
   standForSnapshot(*states.after, *snapshot, reach);
   return states;
 }
@@ -245,8 +258,10 @@ std::string trim(std::string_view text) {
 }
 
 Exception readException(const validation::Labels& annotations) {
+  static const std::string kAllowKey(kAllowAnnotation);    // the map's key type: no copy per
+  static const std::string kReasonKey(kReasonAnnotation);  // lookup
   Exception exception;
-  const auto allow = annotations.find(std::string(kAllowAnnotation));
+  const auto allow = annotations.find(kAllowKey);
   if (allow == annotations.end() || trim(allow->second).empty()) return exception;
   exception.present = true;
   std::string_view rest = allow->second;
@@ -261,8 +276,7 @@ Exception readException(const validation::Labels& annotations) {
       exception.unknown.push_back(entry);
     }
   }
-  if (const auto reason = annotations.find(std::string(kReasonAnnotation));
-      reason != annotations.end()) {
+  if (const auto reason = annotations.find(kReasonKey); reason != annotations.end()) {
     exception.reason = trim(reason->second);
   }
   return exception;

@@ -36,9 +36,12 @@ class ClusterState {
   // Owns the objects.
   explicit ClusterState(Inputs inputs);
   // Reads objects owned elsewhere: `owners` keep every selected object alive (a snapshot, the
-  // request's objects) for as long as this state lives.
+  // request's objects) for as long as this state lives. `decided`, when given, is a state the
+  // objects were selected from: a workload it decided in the same context (mesh, namespace
+  // object, folded instances) keeps that dataplane decision instead of being decided again.
   ClusterState(ObjectSelection objects, MeshConfig mesh,
-               std::vector<std::shared_ptr<const void>> owners);
+               std::vector<std::shared_ptr<const void>> owners,
+               const ClusterState* decided = nullptr);
   // Indexes point into inputs_: moving keeps them valid, copying would not.
   ClusterState(const ClusterState&) = delete;
   ClusterState& operator=(const ClusterState&) = delete;
@@ -80,8 +83,9 @@ class ClusterState {
   UnmeshedClients unmeshedClients(std::size_t max_names) const;
 
  private:
-  void index();
+  void index(const ClusterState* decided);
   DataplaneDecision decideFor(const Workload& workload) const;
+  DataplaneDecision decideLike(const ClusterState& decided, const Workload& workload) const;
   void indexDestinationRules();
   void indexUnmeshed();
 

@@ -153,6 +153,7 @@ struct MeshConfig {
   bool enable_namespaces_by_default = false;
   std::string auto_inject_policy = "enabled";  // global.proxy.autoInject
   bool from_input = false;                     // true when the input carried a mesh config
+  bool operator==(const MeshConfig&) const = default;
 };
 
 // Everything decoded from the inputs, in input order. Plain data; `ClusterState` indexes it.
