@@ -109,9 +109,7 @@ class MuxConnection : public std::enable_shared_from_this<MuxConnection> {
   void retire();
   void close(const std::error_code& why);
 
-  const std::string& peerId() const { return peer_id_; }
   asio::any_io_executor executor() const { return tls_->executor(); }
-  std::size_t streams() const { return streams_.size(); }
   bool failed() const { return failed_; }
 
  private:

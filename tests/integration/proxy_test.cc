@@ -101,6 +101,16 @@ struct RunningProxy {
   uint16_t outbound(std::size_t index = 0) const { return server.outboundMapPorts().at(index); }
 };
 
+// Writes `identity`'s key and certificate over the ones in `dir`, as a rotation does.
+void rotateIdentity(const fs::path& dir, const std::string& identity) {
+  for (const char* name : {"key.pem", "cert.pem"}) {
+    std::ifstream source(identityDir(identity) / name);
+    std::stringstream text;
+    text << source.rdbuf();
+    testing::writeFileAtomically(dir / name, text.str());
+  }
+}
+
 void quietLogs() { spdlog::set_level(spdlog::level::warn); }
 
 // A mesh client as a proxy is one: a mesh identity, and the ALPN by which a PERMISSIVE port
@@ -477,12 +487,7 @@ TEST_CASE(
 
   // A new certificate from the same root (here another identity, so the server can tell which
   // connection a stream rode).
-  for (const char* name : {"key.pem", "cert.pem"}) {
-    std::ifstream source(identityDir("httpbin") / name);
-    std::stringstream text;
-    text << source.rdbuf();
-    testing::writeFileAtomically(certs.path() / name, text.str());
-  }
+  rotateIdentity(certs.path(), "httpbin");
   CHECK(eventually([&] {
     return exchangePlain("127.0.0.1", client.outbound(), "new") == "newEOF:3" &&
            establishedOnLocalPort(server.inbound()) == 2;
@@ -757,12 +762,7 @@ TEST_CASE("a rotated certificate serves new connections", "[proxy]") {
   RunningProxy proxy(std::move(options));
   CHECK(exchangeTls(proxy.inbound(), identityDir("curl"), "a").server_serial == 0x3001);
 
-  for (const char* name : {"key.pem", "cert.pem"}) {
-    std::ifstream source(identityDir("httpbin2") / name);
-    std::stringstream text;
-    text << source.rdbuf();
-    testing::writeFileAtomically(certs.path() / name, text.str());
-  }
+  rotateIdentity(certs.path(), "httpbin2");
   CHECK(eventually(
       [&] {
         return exchangeTls(proxy.inbound(), identityDir("curl"), "b").server_serial == 0x3002;

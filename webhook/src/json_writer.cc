@@ -38,25 +38,14 @@ void JsonWriter::separate() {
   first_ = false;
 }
 
-void JsonWriter::beginObject() {
+void JsonWriter::open(char bracket) {
   separate();
-  text_ += '{';
+  text_ += bracket;
   first_ = true;
 }
 
-void JsonWriter::endObject() {
-  text_ += '}';
-  first_ = false;
-}
-
-void JsonWriter::beginArray() {
-  separate();
-  text_ += '[';
-  first_ = true;
-}
-
-void JsonWriter::endArray() {
-  text_ += ']';
+void JsonWriter::close(char bracket) {
+  text_ += bracket;
   first_ = false;
 }
 

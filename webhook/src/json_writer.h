@@ -14,10 +14,10 @@ class JsonWriter {
  public:
   explicit JsonWriter(std::size_t expected_bytes = 0) { text_.reserve(expected_bytes); }
 
-  void beginObject();
-  void endObject();
-  void beginArray();
-  void endArray();
+  void beginObject() { open('{'); }
+  void endObject() { close('}'); }
+  void beginArray() { open('['); }
+  void endArray() { close(']'); }
   void key(std::string_view name);
   void string(std::string_view value);
   void integer(long long value);
@@ -27,6 +27,8 @@ class JsonWriter {
 
  private:
   void separate();  // the comma before a second member or element
+  void open(char bracket);
+  void close(char bracket);
 
   std::string text_;
   bool first_ = true;  // nothing written yet in the innermost object or array
