@@ -58,7 +58,7 @@ struct WebhookOptions {
   std::string log_format = "json";
   std::string log_level = "info";
   std::size_t max_body_bytes = std::size_t{7} << 20;
-  int workers = 0;  // event-loop threads; 0: the number of CPUs
+  int workers = 0;  // event-loop threads; 0: four per CPU
   int max_connections = 1024;
   int max_concurrent_decisions = 0;
   double read_timeout = 10;
@@ -492,7 +492,7 @@ void addOptions(CLI::App& app, WebhookOptions& options) {
       ->capture_default_str();
   app.add_option("--workers", options.workers,
                  "HTTPS event-loop threads; each serves many connections and runs their "
-                 "decisions (0: the number of CPUs)")
+                 "decisions (0: four per CPU, so that a preempted thread holds up few connections)")
       ->check(CLI::Range(0, 1024))
       ->capture_default_str();
   app.add_option("--max-connections", options.max_connections,
@@ -501,8 +501,8 @@ void addOptions(CLI::App& app, WebhookOptions& options) {
       ->check(CLI::Range(1, 1000000))
       ->capture_default_str();
   app.add_option("--max-concurrent-decisions", options.max_concurrent_decisions,
-                 "Admission decisions computed at once; other requests wait (0: the number of "
-                 "CPUs)")
+                 "Admission decisions computed at once; other requests wait (0: no limit beyond "
+                 "the event-loop threads)")
       ->check(CLI::Range(0, 4096))
       ->capture_default_str();
   app.add_option("--read-timeout", options.read_timeout,

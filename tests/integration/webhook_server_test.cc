@@ -1242,6 +1242,58 @@ TEST_CASE("64 concurrent keep-alive connections on 2 event-loop threads are all 
   CHECK(stub->calls == kConnections * kRequests);
 }
 
+// Two requests on two connections (so on the two loops); returns how many decisions ran at once
+// while the decider held them.
+int decisionsRunningAtOnce(int max_concurrent_decisions) {
+  auto stub = std::make_shared<StubDecider>();
+  stub->hold = true;
+  HttpsServerOptions options;
+  options.worker_threads = 2;
+  options.max_concurrent_decisions = max_concurrent_decisions;
+  Harness harness([stub](auto route, auto type, auto body) { return (*stub)(route, type, body); },
+                  options);
+  std::atomic<int> ok{0};
+  std::vector<std::thread> clients;
+  for (int c = 0; c < 2; ++c) {
+    clients.emplace_back([&, c] {
+      const std::string uid = "slot-" + std::to_string(c);
+      const auto result = harness.client()->Post("/validate", reviewBody(uid), "application/json");
+      if (result && result->status == 200) ++ok;
+    });
+  }
+  int running = 0;
+  {
+    std::unique_lock lock(stub->mutex);
+    stub->cv.wait_for(lock, 5s, [&] { return stub->entered >= 1; });
+    stub->cv.wait_for(lock, 500ms, [&] { return stub->entered >= 2; });
+    running = stub->entered;
+    stub->hold = false;
+    stub->cv.notify_all();
+  }
+  for (std::thread& client : clients) client.join();
+  CHECK(ok == 2);
+  return running;
+}
+
+TEST_CASE(
+    "--max-concurrent-decisions makes decisions wait for a slot; by default loops decide at "
+    "once",
+    "[server][http]") {
+  CHECK(decisionsRunningAtOnce(1) == 1);
+  CHECK(decisionsRunningAtOnce(0) == 2);
+}
+
+TEST_CASE("the default is four event-loop threads per CPU", "[server]") {
+  auto stub = std::make_shared<StubDecider>();
+  Harness harness([stub](auto route, auto type, auto body) { return (*stub)(route, type, body); },
+                  HttpsServerOptions{});
+  const int cpus = std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+  CHECK(harness.server->loopThreads() == 4 * cpus);
+  const auto result = harness.client()->Post("/validate", reviewBody("u1"), "application/json");
+  REQUIRE(result);
+  CHECK(result->status == 200);
+}
+
 TEST_CASE("a client still sending a body far over the limit reads its 413 reply, not a reset",
           "[server][http]") {
   auto stub = std::make_shared<StubDecider>();

@@ -163,15 +163,21 @@ std::string humanBytes(std::size_t bytes) {
   return buffer;
 }
 
-std::ptrdiff_t decisionSlots(int configured) {
-  if (configured > 0) return configured;
-  return std::max<std::ptrdiff_t>(1,
-                                  static_cast<std::ptrdiff_t>(std::thread::hardware_concurrency()));
-}
+// Holds one of --max-concurrent-decisions slots; without a limit it takes none, so a decision
+// costs no futex call (libstdc++'s semaphore wakes on every release).
+class DecisionSlot {
+ public:
+  explicit DecisionSlot(std::counting_semaphore<>* slots) : slots_(slots) {
+    if (slots_ != nullptr) slots_->acquire();
+  }
+  ~DecisionSlot() {
+    if (slots_ != nullptr) slots_->release();
+  }
+  DecisionSlot(const DecisionSlot&) = delete;
+  DecisionSlot& operator=(const DecisionSlot&) = delete;
 
-struct SlotRelease {
-  std::counting_semaphore<>& slots;
-  ~SlotRelease() { slots.release(); }
+ private:
+  std::counting_semaphore<>* slots_;
 };
 
 bool isRoute(std::string_view path) {
@@ -292,8 +298,10 @@ class ServerCore {
         certs_(certs),
         decide_(std::move(decide)),
         metrics_(metrics),
-        draining_(draining),
-        decisions_(decisionSlots(options_.max_concurrent_decisions)) {}
+        draining_(draining) {
+    if (options_.max_concurrent_decisions > 0)
+      decisions_.emplace(options_.max_concurrent_decisions);
+  }
   ~ServerCore() {
     shutdown();
     acceptor_.reset();
@@ -331,7 +339,7 @@ class ServerCore {
   const AdmissionFunction decide_;
   ServerMetrics& metrics_;
   std::atomic<bool>& draining_;
-  std::counting_semaphore<> decisions_;
+  std::optional<std::counting_semaphore<>> decisions_;  // set by --max-concurrent-decisions
   SSL_CTX* ctx_ = nullptr;
   std::vector<std::unique_ptr<Loop>> loops_;
   std::optional<asio::ip::tcp::acceptor> acceptor_;  // on loops_[0]
@@ -918,9 +926,10 @@ bool ServerCore::start(std::string& error, int& bound_port) {
   if (!setupContext(error)) return false;
   // OpenSSL writes to the socket itself: a peer that went away must not kill the process.
   std::signal(SIGPIPE, SIG_IGN);
-  const int threads = options_.worker_threads > 0
-                          ? options_.worker_threads
-                          : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+  const int threads =
+      options_.worker_threads > 0
+          ? options_.worker_threads
+          : kLoopsPerCpu * std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
   for (int i = 0; i < threads; ++i) loops_.push_back(std::make_unique<Loop>());
   max_connections_ = static_cast<std::size_t>(std::max(options_.max_connections, 1));
   if (!listen(error)) return false;
@@ -1017,8 +1026,7 @@ AdmissionReply ServerCore::decideSafely(std::string_view route, std::string_view
                                         std::string_view body) {
   std::string failure;
   try {
-    decisions_.acquire();
-    const SlotRelease release{decisions_};
+    const DecisionSlot slot(decisions_ ? &*decisions_ : nullptr);
     return decide_(route, content_type, body);
   } catch (const std::exception& error) {
     failure = error.what();

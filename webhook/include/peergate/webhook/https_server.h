@@ -14,13 +14,19 @@
 
 namespace peergate::webhook {
 
+// A loop that the kernel preempts holds its connections until it runs again. When the CPUs are
+// shared (an API server or a load generator on the same node), more loops than CPUs bound what
+// one preemption delays: with 2 CPUs shared with wrk, p99 at 8 connections fell from ~40 ms with
+// one loop per CPU to ~3.5 ms with four per CPU (bench/README.md, 2026-11-23 23:40 entry).
+inline constexpr int kLoopsPerCpu = 4;
+
 struct HttpsServerOptions {
   std::string bind_address = "0.0.0.0";
   int port = 15017;            // 0 binds an ephemeral port (see HttpsServer::port())
   std::string client_ca_file;  // when set, clients must present a certificate it signed
   // controller-runtime reads up to 7 MiB; an AdmissionReview carries object + oldObject.
   std::size_t max_body_bytes = std::size_t{7} << 20;
-  // Event-loop threads (0: the number of CPUs). Connections are spread over them round-robin;
+  // Event-loop threads (0: kLoopsPerCpu per CPU). Connections are spread over them round-robin;
   // each thread runs the TLS, the HTTP parsing and the decisions of its connections.
   int worker_threads = 0;
   // Connections open at once; at the cap the server stops accepting (the kernel's listen
@@ -28,8 +34,8 @@ struct HttpsServerOptions {
   int max_connections = 1024;
   // Request line + header fields; a request with more gets 431 and the connection is closed.
   std::size_t max_header_bytes = 32 * 1024;
-  // Admission decisions computed at once (CPU-bound); other requests wait for a slot instead of
-  // thrashing the CPUs and the allocator. 0: the number of CPUs.
+  // Admission decisions computed at once (CPU-bound); other requests wait for a slot. 0: no
+  // limit beyond the event loops, each of which decides one request at a time.
   int max_concurrent_decisions = 0;
   std::chrono::milliseconds read_timeout{10000};  // per read: handshake, headers, body
   std::chrono::milliseconds write_timeout{10000};
