@@ -11,7 +11,9 @@
 #   bash scripts/bench-proxy.sh --quick    1 s runs, 1 round, 200 idle connections (smoke run)
 #
 # Options: --rounds N (medians over N rounds; targets alternate within a round), --duration S,
-# --idle N (idle connections; capped by `ulimit -n`), --skip-build (use build/release as it is).
+# --idle N (idle connections; capped by `ulimit -n`), --skip-build (use build/release as it is),
+# --only LIST (comma-separated subset of throughput,wrk,rate,connect,sniff,idle; prints the medians
+# of what ran and writes no summary: for comparing one change quickly).
 # Environment: PEERGATE=path overrides the peergate binary, BENCH_BIN=dir the load clients'
 # directory, JOBS=n the build parallelism (default 1).
 # Output: a summary table on stdout; bench/out/proxy.json (proxy-quick.json with --quick) with
@@ -22,7 +24,7 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 
-quick=0 rounds="" duration="" idle="" build=1
+quick=0 rounds="" duration="" idle="" build=1 only=""
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --quick) quick=1 ;;
@@ -30,7 +32,8 @@ while [[ $# -gt 0 ]]; do
     --duration) duration="${2:?--duration needs seconds}"; shift ;;
     --idle) idle="${2:?--idle needs a number}"; shift ;;
     --skip-build) build=0 ;;
-    -h|--help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --only) only="${2:?--only needs a list}"; shift ;;
+    -h|--help) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "bench-proxy.sh: unknown option $1 (try --help)" >&2; exit 64 ;;
   esac
   shift
@@ -332,32 +335,40 @@ measure_idle() {  # measure_idle TARGET ROUND
     "\"rss_before_kib\":$before,\"rss_held_kib\":$held,\"rss_after_close_kib\":$after,\"rss_before_each_kib\":[$before_each],\"rss_held_each_kib\":[$held_each]"
 }
 
+wanted() { [[ -z "$only" || ",$only," == *",$1,"* ]]; }
+if [[ -n "$only" ]]; then
+  : >"$results"  # only this run's rows, for the medians printed below
+  for part in ${only//,/ }; do
+    [[ $part =~ ^(throughput|wrk|rate|connect|sniff|idle)$ ]] || die "--only: unknown part $part"
+  done
+fi
+
 for ((round = 1; round <= rounds; round++)); do
   log "round $round/$rounds"
-  for target in direct peergate haproxy; do
+  wanted throughput && for target in direct peergate haproxy; do
     log "  $target: iperf3, 1 stream, ${duration} s"
     run_timed "$target" throughput "$round" iperf_json "$(iperf_port "$target")"
   done
-  for conns in 1 64; do
+  wanted wrk && for conns in 1 64; do
     for target in direct peergate haproxy; do
       log "  $target: wrk, $conns connection(s), ${duration} s"
       run_timed "$target" "wrk_c$conns" "$round" wrk -t1 -c"$conns" -d"${duration}s" \
         -s bench/proxy/report.lua "http://127.0.0.1:$(http_port "$target")/"
     done
   done
-  for target in direct peergate haproxy; do
+  wanted rate && for target in direct peergate haproxy; do
     log "  $target: 1000 req/s for ${rate_duration} s"
     run_timed "$target" rate_1000 "$round" "$bin/peergate_bench_rate" --port "$(http_port "$target")" \
       --rate 1000 --duration "$rate_duration" --connections 8
   done
-  for target in direct peergate haproxy; do
+  wanted connect && for target in direct peergate haproxy; do
     log "  $target: new connections, 8 at a time, ${duration} s"
     run_timed "$target" connect_c8 "$round" "$bin/peergate_bench_connect" \
       --port "$(http_port "$target")" --concurrency 8 --duration "$duration"
   done
   # PERMISSIVE against STRICT on the same pair: the sniff happens once per connection, so it
   # shows in a connection's latency; keep-alive requests are measured too.
-  for target in peergate peergate-permissive; do
+  wanted sniff && for target in peergate peergate-permissive; do
     log "  $target: one connection at a time, and wrk on one connection, ${duration} s"
     run_timed "$target" connect_c1 "$round" "$bin/peergate_bench_connect" \
       --port "$(http_port "$target")" --concurrency 1 --duration "$duration"
@@ -365,10 +376,24 @@ for ((round = 1; round <= rounds; round++)); do
       -s bench/proxy/report.lua "http://127.0.0.1:$(http_port "$target")/"
   done
 done
-for target in peergate haproxy; do
+wanted idle && for target in peergate haproxy; do
   log "$target: $idle idle connections"
   measure_idle "$target" 1
 done
+if [[ -n "$only" ]]; then
+  python3 - "$results" <<'EOF'
+import json, statistics, sys
+rows = [json.loads(line) for line in open(sys.argv[1])]
+keys = ("gbit_s", "rps", "achieved_rps", "p50_us", "p99_us", "connections_per_s", "proxy_cpu_s")
+groups = {}
+for r in rows:
+    groups.setdefault((r["metric"], r["target"]), []).append(r)
+for (metric, target), rs in sorted(groups.items()):
+    cells = [f"{k} {statistics.median(r[k] for r in rs):.4g}" for k in keys if all(k in r for r in rs)]
+    print(f"{metric:<14}{target:<21}" + ", ".join(cells) + f"  (median of {len(rs)})")
+EOF
+  exit 0
+fi
 load_after="$(cut -d' ' -f1-3 /proc/loadavg)"
 # How many outbound mTLS handshakes resumed a session (absent before the counter existed).
 resumed="$(curl -sf "http://127.0.0.1:$pg_admin_client/metrics" |

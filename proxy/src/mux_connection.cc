@@ -10,7 +10,6 @@
 namespace peergate::proxy {
 namespace {
 
-constexpr std::size_t kHeaderBytes = 9;
 constexpr std::size_t kReadBytes = 16384;
 // Frames queued for TLS beyond this park further writes until they are written.
 constexpr std::size_t kHighWater = 256 * 1024;
@@ -127,7 +126,7 @@ void MuxStream::writeSome(asio::const_buffer buffer, IoHandler handler) {
 void MuxStream::resumeWrite() {
   if (!parked_writer_ || credit_ == 0) return;
   if (connection_->congested()) return connection_->waitForRoom(id_);
-  const std::size_t size = std::min<std::size_t>({parked_buffer_.size(), credit_, kMuxMaxPayload});
+  const std::size_t size = std::min<std::size_t>({parked_buffer_.size(), credit_, kMuxDataChunk});
   connection_->send(MuxConnection::FrameType::Data, id_, parked_buffer_.data(), size);
   credit_ -= static_cast<std::uint32_t>(size);
   postCall(connection_->tls_->executor(), std::move(parked_writer_), std::error_code(), size);
@@ -260,11 +259,11 @@ void MuxConnection::closeIfDone() {
 
 void MuxConnection::send(FrameType type, std::uint32_t id, const void* payload, std::size_t size) {
   if (failed_) return;
-  char header[kHeaderBytes];
+  char header[kMuxHeaderBytes];
   header[0] = static_cast<char>(type);
   putU32(header + 1, id);
   putU32(header + 5, static_cast<std::uint32_t>(size));
-  outbox_.append(header, kHeaderBytes);
+  outbox_.append(header, kMuxHeaderBytes);
   if (size > 0) outbox_.append(static_cast<const char*>(payload), size);
   scheduleFlush();
 }
@@ -364,10 +363,10 @@ void MuxConnection::consume(const char* data, std::size_t size) {
   while (size > 0 && !failed_) {
     std::size_t taken = 0;
     if (payload_left_ == 0) {
-      taken = std::min(kHeaderBytes - header_have_, size);
+      taken = std::min(kMuxHeaderBytes - header_have_, size);
       std::memcpy(header_ + header_have_, data, taken);
       header_have_ += taken;
-      if (header_have_ == kHeaderBytes) startFrame();
+      if (header_have_ == kMuxHeaderBytes) startFrame();
     } else {
       taken = std::min<std::size_t>(payload_left_, size);
       takePayload(data, taken);

@@ -32,6 +32,10 @@ namespace peergate::proxy {
 // connection itself was opened to, so the server's per-port policy check still sees the
 // connection's original destination.
 inline constexpr std::size_t kMuxMaxPayload = 16384;
+inline constexpr std::size_t kMuxHeaderBytes = 9;
+// Data frames a sender makes: header and payload fill one 16 KiB TLS record exactly, so a frame
+// never spills a few bytes into a record of their own.
+inline constexpr std::size_t kMuxDataChunk = 16384 - kMuxHeaderBytes;
 // A stream may have this much sent and not yet consumed by the other side's reader, and gets
 // credit back in steps of kMuxCreditStep consumed.
 inline constexpr std::uint32_t kMuxWindow = 1024 * 1024;
@@ -53,6 +57,7 @@ class MuxStream final : public Stream {
   void waitReadable(DoneHandler handler) override;
   bool hasBuffered() const override { return received_.size() > read_offset_; }
   void writeSome(asio::const_buffer buffer, IoHandler handler) override;
+  std::size_t writeChunk() const override { return kMuxDataChunk; }
   void shutdownWrite(DoneHandler handler) override;
   void close() override;
 

@@ -145,8 +145,8 @@ void Session::armIdle() {
 // "nothing yet"; readiness cannot be missed, since arming the wait reports data already there.
 void Session::pump(int from) {
   if (drained_[from] && !streams_[from]->hasBuffered()) return waitThenPump(from);
-  const std::size_t size = context_.limits.buffer_bytes;
-  if (!buffers_[from]) buffers_[from] = buffer_pool.take(size);
+  const std::size_t size = std::min(context_.limits.buffer_bytes, streams_[1 - from]->writeChunk());
+  if (!buffers_[from]) buffers_[from] = buffer_pool.take(context_.limits.buffer_bytes);
   std::error_code ec;
   const std::size_t bytes = streams_[from]->readNow(asio::buffer(buffers_[from].get(), size), ec);
   if (ec == asio::error::would_block) return waitThenPump(from);

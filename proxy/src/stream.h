@@ -2,6 +2,7 @@
 
 #include <cstddef>
 #include <functional>
+#include <limits>
 #include <memory>
 #include <system_error>
 
@@ -30,6 +31,9 @@ class Stream {
   // Bytes already taken from the socket and not yet returned by readNow (TLS: decrypted or not).
   virtual bool hasBuffered() const = 0;
   virtual void writeSome(asio::const_buffer buffer, IoHandler handler) = 0;
+  // The largest write that goes out in one piece; a relay reads at most this much at a time so
+  // that it never leaves a small remainder to send on its own.
+  virtual std::size_t writeChunk() const { return std::numeric_limits<std::size_t>::max(); }
   // Half-close: TCP FIN, or close_notify for TLS; reading goes on.
   virtual void shutdownWrite(DoneHandler handler) = 0;
   virtual void close() = 0;

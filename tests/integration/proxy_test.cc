@@ -2,7 +2,9 @@
 // place of iptables), with a real echo app, real TLS clients and the identities of
 // tests/testdata/proxy/gen.sh. Every wait has a deadline.
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/socket.h>
@@ -20,6 +22,7 @@
 #include <thread>
 
 #include <httplib.h>
+#include <openssl/ssl.h>
 #include <spdlog/spdlog.h>
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
@@ -629,6 +632,100 @@ TEST_CASE("the mux protocol on the wire: streams, half-close, and a peer's garba
     // The proxy goes on serving.
     CHECK(exchangeTls(proxy.inbound(), identityDir("curl"), "after").received == "afterEOF:5");
   }
+}
+
+// A peer proxy that selects the mux protocol and notes the plaintext size of every TLS record it
+// reads (SSL_read returns one record at a time), until `want` payload bytes of Data arrived.
+struct RecordingMuxPeer {
+  std::size_t want;
+  int listener = -1;
+  uint16_t port = 0;
+  std::vector<std::size_t> records;
+  std::string bytes;
+  std::thread thread;
+
+  explicit RecordingMuxPeer(std::size_t want_bytes) : want(want_bytes) {
+    listener = ::socket(AF_INET, SOCK_STREAM, 0);
+    testing::SocketAddress address = testing::socketAddress("127.0.0.2", 0);
+    REQUIRE(::bind(listener, address.get(), address.length) == 0);
+    REQUIRE(::listen(listener, 4) == 0);
+    sockaddr_in bound{};
+    socklen_t length = sizeof bound;
+    ::getsockname(listener, reinterpret_cast<sockaddr*>(&bound), &length);
+    port = ntohs(bound.sin_port);
+    thread = std::thread([this] { serve(); });
+  }
+  ~RecordingMuxPeer() {
+    ::shutdown(listener, SHUT_RDWR);
+    if (thread.joinable()) thread.join();
+    ::close(listener);
+  }
+
+  static int selectMux(SSL*, const unsigned char** out, unsigned char* out_length,
+                       const unsigned char*, unsigned int, void*) {
+    static const unsigned char kMux[] = "peergate-mux/1";
+    *out = kMux;
+    *out_length = sizeof kMux - 1;
+    return SSL_TLSEXT_ERR_OK;
+  }
+
+  void serve() {
+    const int fd = ::accept(listener, nullptr, nullptr);
+    if (fd < 0) return;
+    const timeval timeout{5, 0};
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+    SSL_CTX* ctx = SSL_CTX_new(TLS_server_method());
+    const fs::path dir = identityDir("httpbin");
+    SSL_CTX_use_certificate_chain_file(ctx, (dir / "cert.pem").c_str());
+    SSL_CTX_use_PrivateKey_file(ctx, (dir / "key.pem").c_str(), SSL_FILETYPE_PEM);
+    SSL_CTX_set_alpn_select_cb(ctx, &RecordingMuxPeer::selectMux, nullptr);
+    SSL* ssl = SSL_new(ctx);
+    SSL_set_fd(ssl, fd);
+    std::size_t data_bytes = 0;
+    if (SSL_accept(ssl) == 1) {
+      std::vector<char> buffer(64 * 1024);
+      while (data_bytes < want) {
+        const int n = SSL_read(ssl, buffer.data(), static_cast<int>(buffer.size()));
+        if (n <= 0) break;
+        records.push_back(static_cast<std::size_t>(n));
+        bytes.append(buffer.data(), static_cast<std::size_t>(n));
+        data_bytes = 0;
+        for (const MuxFrame& frame : muxFrames(bytes)) data_bytes += frame.payload.size();
+      }
+    }
+    SSL_free(ssl);
+    SSL_CTX_free(ctx);
+    ::close(fd);
+  }
+};
+
+TEST_CASE("a bulk transfer leaves in data frames that each fill one TLS record", "[proxy][mux]") {
+  quietLogs();
+  constexpr std::size_t kBytes = 512 * 1024;  // within one stream's window: no credit needed
+  RecordingMuxPeer peer(kBytes);
+  ClusterFiles files(peer.port, testing::httpbinPolicyYaml("STRICT"));
+  RunningProxy client(OutboundChain::clientOptions(files.dir.path(), "127.0.0.2", peer.port));
+  const int fd = testing::connectTcp("127.0.0.1", client.outbound());
+  REQUIRE(fd >= 0);
+  REQUIRE(testing::sendAll(fd, std::string(kBytes, 'x')));
+  peer.thread.join();
+  ::close(fd);
+  std::size_t data_bytes = 0;
+  for (const MuxFrame& frame : muxFrames(peer.bytes)) data_bytes += frame.payload.size();
+  REQUIRE(data_bytes == kBytes);
+  // A 16 KiB payload plus its 9-byte header fills a record and spills 9 bytes into the next,
+  // one more for each frame sent together (records of 18, 27, 36... bytes, 4 or 5 in this
+  // transfer). Frames of 16,375 bytes fill records exactly: the one short record left is the Open
+  // frame's 9 bytes ahead of the first Data frame, plus at most one from a short read of the app.
+  std::size_t tiny = 0;
+  std::string sizes;
+  for (std::size_t size : peer.records) {
+    tiny += size < 1024 ? 1 : 0;
+    sizes += std::to_string(size) + " ";
+  }
+  INFO("record sizes: " << sizes);
+  CHECK(tiny <= 2);
+  CHECK(peer.records.size() <= kBytes / 16375 + 8);
 }
 
 // curl's proxy → httpbin's PERMISSIVE port: the outbound side's ALPN is what makes it mTLS.
