@@ -332,20 +332,25 @@ void MuxConnection::read() {
     if (!read_buffer_) read_buffer_ = std::make_unique_for_overwrite<char[]>(kReadBytes);
     std::error_code ec;
     const std::size_t got = tls_->readNow(asio::buffer(read_buffer_.get(), kReadBytes), ec);
-    if (ec == asio::error::would_block) {
-      read_buffer_.reset();  // an idle connection holds none
-      tls_->waitReadable([self = shared_from_this()](const std::error_code& wait_ec) {
-        if (self->failed_) return;
-        if (wait_ec) return self->close(wait_ec);
-        self->read();
-      });
-      return;
-    }
+    if (ec == asio::error::would_block) return waitThenRead();
     if (ec == asio::error::eof) return peerFinished();
     if (ec) return close(ec);
     consume(read_buffer_.get(), got);
+    // A short read ended the records OpenSSL had: the next read would most likely find the
+    // socket empty, so wait for readiness (at once if OpenSSL still holds bytes) instead of
+    // spending a read(2) to hear "nothing yet".
+    if (got < kReadBytes && !failed_) return waitThenRead();
   }
   if (!failed_) asio::post(tls_->executor(), [self = shared_from_this()] { self->read(); });
+}
+
+void MuxConnection::waitThenRead() {
+  read_buffer_.reset();  // an idle connection holds none
+  tls_->waitReadable([self = shared_from_this()](const std::error_code& wait_ec) {
+    if (self->failed_) return;
+    if (wait_ec) return self->close(wait_ec);
+    self->read();
+  });
 }
 
 // close_notify: the peer sends nothing more, on any stream, and opens none. What it still owes

@@ -130,6 +130,7 @@ class MuxConnection : public std::enable_shared_from_this<MuxConnection> {
   void writeInflight(std::size_t offset);
   void resumeBlocked();
   void read();
+  void waitThenRead();
   void peerFinished();
   void consume(const char* data, std::size_t size);
   static bool validFrameSize(FrameType type, std::uint32_t size);
