@@ -492,7 +492,8 @@ void addOptions(CLI::App& app, WebhookOptions& options) {
       ->capture_default_str();
   app.add_option("--workers", options.workers,
                  "HTTPS event-loop threads; each serves many connections and runs their "
-                 "decisions (0: four per CPU, so that a preempted thread holds up few connections)")
+                 "decisions (0: four per CPU, at most 64, so that a preempted thread holds up few "
+                 "connections)")
       ->check(CLI::Range(0, 1024))
       ->capture_default_str();
   app.add_option("--max-connections", options.max_connections,

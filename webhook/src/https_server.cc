@@ -929,7 +929,9 @@ bool ServerCore::start(std::string& error, int& bound_port) {
   const int threads =
       options_.worker_threads > 0
           ? options_.worker_threads
-          : kLoopsPerCpu * std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+          : std::min(
+                kMaxDefaultLoops,
+                kLoopsPerCpu * std::max(1, static_cast<int>(std::thread::hardware_concurrency())));
   for (int i = 0; i < threads; ++i) loops_.push_back(std::make_unique<Loop>());
   max_connections_ = static_cast<std::size_t>(std::max(options_.max_connections, 1));
   if (!listen(error)) return false;

@@ -19,6 +19,9 @@ namespace peergate::webhook {
 // one preemption delays: with 2 CPUs shared with wrk, p99 at 8 connections fell from ~40 ms with
 // one loop per CPU to ~3.5 ms with four per CPU (bench/README.md, 2026-11-23 23:40 entry).
 inline constexpr int kLoopsPerCpu = 4;
+// The CPU count is the node's, not the pod's CPU limit: a large node must not make a webhook pod
+// start hundreds of threads.
+inline constexpr int kMaxDefaultLoops = 64;
 
 struct HttpsServerOptions {
   std::string bind_address = "0.0.0.0";
@@ -26,8 +29,9 @@ struct HttpsServerOptions {
   std::string client_ca_file;  // when set, clients must present a certificate it signed
   // controller-runtime reads up to 7 MiB; an AdmissionReview carries object + oldObject.
   std::size_t max_body_bytes = std::size_t{7} << 20;
-  // Event-loop threads (0: kLoopsPerCpu per CPU). Connections are spread over them round-robin;
-  // each thread runs the TLS, the HTTP parsing and the decisions of its connections.
+  // Event-loop threads (0: kLoopsPerCpu per CPU, at most kMaxDefaultLoops). Connections are spread
+  // over them round-robin; each thread runs the TLS, the HTTP parsing and the decisions of its
+  // connections.
   int worker_threads = 0;
   // Connections open at once; at the cap the server stops accepting (the kernel's listen
   // backlog holds new ones) until one closes.
