@@ -1276,8 +1276,8 @@ int decisionsRunningAtOnce(int max_concurrent_decisions) {
 }
 
 TEST_CASE(
-    "--max-concurrent-decisions makes decisions wait for a slot; by default loops decide at "
-    "once",
+    "a decision limit (--max-concurrent-decisions) makes decisions wait for a slot; by default "
+    "the loops decide at once",
     "[server][http]") {
   CHECK(decisionsRunningAtOnce(1) == 1);
   CHECK(decisionsRunningAtOnce(0) == 2);
