@@ -2,9 +2,7 @@
 // place of iptables), with a real echo app, real TLS clients and the identities of
 // tests/testdata/proxy/gen.sh. Every wait has a deadline.
 
-#include <arpa/inet.h>
 #include <fcntl.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/socket.h>
@@ -30,8 +28,10 @@
 #include "../support/proxy_harness.h"
 #include "../support/sanitizers.h"
 #include "peergate/proxy/admin_server.h"
+#include "peergate/proxy/client_hello.h"
 #include "peergate/proxy/proxy_server.h"
 #include "peergate/proxy/proxy_stats.h"
+#include "peergate/proxy/tls_contexts.h"
 #include "peergate/validation/observations.h"
 
 namespace peergate::proxy {
@@ -638,35 +638,24 @@ TEST_CASE("the mux protocol on the wire: streams, half-close, and a peer's garba
 // reads (SSL_read returns one record at a time), until `want` payload bytes of Data arrived.
 struct RecordingMuxPeer {
   std::size_t want;
-  int listener = -1;
+  std::string alpn = testing::alpnWire({std::string(kMuxAlpn)});
+  SSL_CTX* ctx = SSL_CTX_new(TLS_server_method());
   uint16_t port = 0;
+  int listener = testing::listenTcp("127.0.0.2", port);
   std::vector<std::size_t> records;
   std::string bytes;
   std::thread thread;
 
   explicit RecordingMuxPeer(std::size_t want_bytes) : want(want_bytes) {
-    listener = ::socket(AF_INET, SOCK_STREAM, 0);
-    testing::SocketAddress address = testing::socketAddress("127.0.0.2", 0);
-    REQUIRE(::bind(listener, address.get(), address.length) == 0);
-    REQUIRE(::listen(listener, 4) == 0);
-    sockaddr_in bound{};
-    socklen_t length = sizeof bound;
-    ::getsockname(listener, reinterpret_cast<sockaddr*>(&bound), &length);
-    port = ntohs(bound.sin_port);
+    testing::useIdentity(ctx, identityDir("httpbin"));
+    SSL_CTX_set_alpn_select_cb(ctx, &selectPreferredAlpn, &alpn);
     thread = std::thread([this] { serve(); });
   }
   ~RecordingMuxPeer() {
     ::shutdown(listener, SHUT_RDWR);
     if (thread.joinable()) thread.join();
     ::close(listener);
-  }
-
-  static int selectMux(SSL*, const unsigned char** out, unsigned char* out_length,
-                       const unsigned char*, unsigned int, void*) {
-    static const unsigned char kMux[] = "peergate-mux/1";
-    *out = kMux;
-    *out_length = sizeof kMux - 1;
-    return SSL_TLSEXT_ERR_OK;
+    SSL_CTX_free(ctx);
   }
 
   void serve() {
@@ -674,11 +663,6 @@ struct RecordingMuxPeer {
     if (fd < 0) return;
     const timeval timeout{5, 0};
     ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
-    SSL_CTX* ctx = SSL_CTX_new(TLS_server_method());
-    const fs::path dir = identityDir("httpbin");
-    SSL_CTX_use_certificate_chain_file(ctx, (dir / "cert.pem").c_str());
-    SSL_CTX_use_PrivateKey_file(ctx, (dir / "key.pem").c_str(), SSL_FILETYPE_PEM);
-    SSL_CTX_set_alpn_select_cb(ctx, &RecordingMuxPeer::selectMux, nullptr);
     SSL* ssl = SSL_new(ctx);
     SSL_set_fd(ssl, fd);
     std::size_t data_bytes = 0;
@@ -694,7 +678,6 @@ struct RecordingMuxPeer {
       }
     }
     SSL_free(ssl);
-    SSL_CTX_free(ctx);
     ::close(fd);
   }
 };

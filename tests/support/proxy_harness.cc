@@ -22,6 +22,16 @@
 namespace peergate::testing {
 namespace fs = std::filesystem;
 
+void useIdentity(SSL_CTX* ctx, const fs::path& certs) {
+  REQUIRE(SSL_CTX_use_certificate_chain_file(ctx, (certs / "cert.pem").c_str()) == 1);
+  REQUIRE(SSL_CTX_use_PrivateKey_file(ctx, (certs / "key.pem").c_str(), SSL_FILETYPE_PEM) == 1);
+}
+
+std::string alpnWire(const std::vector<std::string>& protocols) {
+  const std::vector<std::string_view> views(protocols.begin(), protocols.end());
+  return proxy::alpnWireFormat(views);
+}
+
 namespace {
 
 constexpr int kIoTimeoutSeconds = 5;
@@ -45,16 +55,6 @@ std::string uriSan(X509* cert) {
   }
   GENERAL_NAMES_free(names);
   return uri;
-}
-
-void useIdentity(SSL_CTX* ctx, const fs::path& certs) {
-  REQUIRE(SSL_CTX_use_certificate_chain_file(ctx, (certs / "cert.pem").c_str()) == 1);
-  REQUIRE(SSL_CTX_use_PrivateKey_file(ctx, (certs / "key.pem").c_str(), SSL_FILETYPE_PEM) == 1);
-}
-
-std::string alpnWire(const std::vector<std::string>& protocols) {
-  const std::vector<std::string_view> views(protocols.begin(), protocols.end());
-  return proxy::alpnWireFormat(views);
 }
 
 SSL_CTX* clientContext(const TlsClientOptions& options) {
@@ -117,6 +117,19 @@ SocketAddress socketAddress(const std::string& ip, uint16_t port) {
   return address;
 }
 
+int listenTcp(const std::string& ip, uint16_t& port) {
+  SocketAddress address = socketAddress(ip, 0);
+  const int fd = ::socket(address.storage.ss_family, SOCK_STREAM, 0);
+  REQUIRE(fd >= 0);
+  REQUIRE(::bind(fd, address.get(), address.length) == 0);
+  REQUIRE(::listen(fd, 64) == 0);
+  ::getsockname(fd, address.get(), &address.length);
+  port = address.storage.ss_family == AF_INET6
+             ? ntohs(reinterpret_cast<const sockaddr_in6*>(&address.storage)->sin6_port)
+             : ntohs(reinterpret_cast<const sockaddr_in*>(&address.storage)->sin_port);
+  return fd;
+}
+
 EchoApp::EchoApp(std::string greeting, AppTls tls, const std::string& ip)
     : greeting_(std::move(greeting)) {
   if (tls == AppTls::Own) {
@@ -128,15 +141,7 @@ EchoApp::EchoApp(std::string greeting, AppTls tls, const std::string& ip)
     SSL_CTX_set_alpn_select_cb(tls_, &proxy::selectPreferredAlpn,
                                const_cast<std::string*>(&app_alpn));
   }
-  SocketAddress address = socketAddress(ip, 0);
-  listen_fd_ = ::socket(address.storage.ss_family, SOCK_STREAM, 0);
-  REQUIRE(listen_fd_ >= 0);
-  REQUIRE(::bind(listen_fd_, address.get(), address.length) == 0);
-  REQUIRE(::listen(listen_fd_, 64) == 0);
-  ::getsockname(listen_fd_, address.get(), &address.length);
-  port_ = address.storage.ss_family == AF_INET6
-              ? ntohs(reinterpret_cast<const sockaddr_in6*>(&address.storage)->sin6_port)
-              : ntohs(reinterpret_cast<const sockaddr_in*>(&address.storage)->sin_port);
+  listen_fd_ = listenTcp(ip, port_);
   acceptor_ = std::thread([this] { acceptLoop(); });
 }
 

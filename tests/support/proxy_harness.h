@@ -30,6 +30,13 @@ struct SocketAddress {
   sockaddr* get() { return reinterpret_cast<sockaddr*>(&storage); }
 };
 SocketAddress socketAddress(const std::string& ip, uint16_t port);
+// A listening TCP socket on `ip` and an ephemeral port, written to `port`.
+int listenTcp(const std::string& ip, uint16_t& port);
+// Loads `certs`/cert.pem and key.pem into a TLS context.
+void useIdentity(ssl_ctx_st* ctx, const std::filesystem::path& certs);
+// ALPN wire format (length-prefixed names), as SSL_CTX_set_alpn_protos and selectPreferredAlpn
+// take it.
+std::string alpnWire(const std::vector<std::string>& protocols);
 
 // Whether an EchoApp speaks TLS itself: `Own` terminates TLS with the non-mesh certificate of
 // identityDir("app-tls") (DNS:app.example) and selects ALPN "h2", else "http/1.1", when offered —
