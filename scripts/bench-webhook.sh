@@ -236,7 +236,7 @@ report="$out/webhook$suffix.json"
 python3 - "$results" "$report" "$state" "$rss_kb" "$hwm_kb" "$ready_seconds" "$verdict" \
   "$duration" "$threads" "$threads_used" "$tmp/metrics.txt" "$(nproc)" "$pods" "$ns" \
   "$load_before" "$load_after" <<'EOF'
-import json, sys
+import json, statistics, sys
 (results, report, state, rss_kb, hwm_kb, ready, verdict, duration, threads, threads_used,
  metrics_file, cpus, pods, namespaces, load_before, load_after) = sys.argv[1:]
 rows = [json.loads(line) for line in open(results)]
@@ -254,16 +254,14 @@ for row in rows:
               f"{r['p90_us']/1000:>9.2f}{r['p99_us']/1000:>9.2f}{r['max_us']/1000:>9.2f}{e:>8}")
 print()
 ratio = lambda a, b: a / b if b else 0
-median = lambda values: sorted(values)[len(values) // 2] if len(values) % 2 else \
-    (sorted(values)[len(values) // 2 - 1] + sorted(values)[len(values) // 2]) / 2
 ratios = []
 for c in sorted({row["connections"] for row in rows}):
     mine = [row for row in rows if row["connections"] == c]
     per_round = {key: [round(ratio(row["webhook"][field], row["nginx"][field]), 3) for row in mine]
                  for key, field in (("throughput", "rps"), ("p50", "p50_us"), ("p99", "p99_us"))}
-    ratios.append({"connections": c, "throughput_ratio": round(median(per_round["throughput"]), 3),
-                   "p50_ratio": round(median(per_round["p50"]), 3),
-                   "p99_ratio": round(median(per_round["p99"]), 3), "per_round": per_round})
+    ratios.append({"connections": c, "throughput_ratio": round(statistics.median(per_round["throughput"]), 3),
+                   "p50_ratio": round(statistics.median(per_round["p50"]), 3),
+                   "p99_ratio": round(statistics.median(per_round["p99"]), 3), "per_round": per_round})
     print(f"{c:>3} connections, median of {len(mine)} round(s): webhook/nginx throughput "
           f"{ratios[-1]['throughput_ratio']:.2f}x, p50 {ratios[-1]['p50_ratio']:.2f}x, "
           f"p99 {ratios[-1]['p99_ratio']:.2f}x (p99 per round: "
