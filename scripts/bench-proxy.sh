@@ -13,7 +13,7 @@
 # Options: --rounds N (medians over N rounds; targets alternate within a round), --duration S,
 # --idle N (idle connections; capped by `ulimit -n`), --skip-build (use build/release as it is),
 # --only LIST (comma-separated subset of throughput,wrk,rate,connect,sniff,idle; prints the medians
-# of what ran and writes no summary: for comparing one change quickly).
+# of what ran, rows in proxy-only-runs.jsonl, no summary: for comparing one change quickly).
 # Environment: PEERGATE=path overrides the peergate binary, BENCH_BIN=dir the load clients'
 # directory, JOBS=n the build parallelism (default 1).
 # Output: a summary table on stdout; bench/out/proxy.json (proxy-quick.json with --quick) with
@@ -84,6 +84,9 @@ out="$root/bench/out"
 mkdir -p "$out"
 suffix="$([[ $quick -eq 1 ]] && echo -quick || true)"
 results="$out/proxy$suffix-runs.jsonl"  # one line per measurement, kept even when a run fails
+# --only runs write their own file, started afresh, so their medians see only this run's rows and
+# the full runs' history stays whole.
+[[ -z "$only" ]] || results="$out/proxy$suffix-only-runs.jsonl"
 : >"$results"
 tmp="$(mktemp -d)"
 pids=()
@@ -337,7 +340,7 @@ measure_idle() {  # measure_idle TARGET ROUND
 
 wanted() { [[ -z "$only" || ",$only," == *",$1,"* ]]; }
 if [[ -n "$only" ]]; then
-  : >"$results"  # only this run's rows, for the medians printed below
+  : >"$results"
   for part in ${only//,/ }; do
     [[ $part =~ ^(throughput|wrk|rate|connect|sniff|idle)$ ]] || die "--only: unknown part $part"
   done
