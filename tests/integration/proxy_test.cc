@@ -694,8 +694,14 @@ TEST_CASE("a bulk transfer leaves in data frames that each fill one TLS record",
   peer.thread.join();
   ::close(fd);
   std::size_t data_bytes = 0;
-  for (const MuxFrame& frame : muxFrames(peer.bytes)) data_bytes += frame.payload.size();
+  std::size_t largest_frame = 0;
+  for (const MuxFrame& frame : muxFrames(peer.bytes)) {
+    data_bytes += frame.payload.size();
+    largest_frame = std::max(largest_frame, frame.payload.size());
+  }
   REQUIRE(data_bytes == kBytes);
+  // The relay reads up to four frames' worth of the app at a time and splits it.
+  CHECK(largest_frame == 16375);
   // A 16 KiB payload plus its 9-byte header fills a record and spills 9 bytes into the next,
   // one more for each frame sent together (records of 18, 27, 36... bytes, 4 or 5 in this
   // transfer). Frames of 16,375 bytes fill records exactly: the one short record left is the Open

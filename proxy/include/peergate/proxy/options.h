@@ -37,7 +37,7 @@ struct ProxyLimits {
   std::chrono::milliseconds idle_timeout{3600000};     // no bytes either way → close (1 h)
   std::chrono::milliseconds drain_timeout{20000};      // SIGTERM: in-flight connections finish
   std::size_t max_connections = 10000;                 // accepted beyond this are closed at once
-  std::size_t buffer_bytes = 16384;                    // per direction: one TLS record
+  std::size_t buffer_bytes = 65536;  // per direction, pooled while bytes flow: four TLS records
 };
 
 // Where the control-plane mode gets its policy and identity (docs/control-plane.md).
