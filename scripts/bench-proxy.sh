@@ -10,7 +10,8 @@
 #   bash scripts/bench-proxy.sh            5 s runs (10 s at the fixed rate), 3 rounds, up to 10,000 idle connections
 #   bash scripts/bench-proxy.sh --quick    1 s runs, 1 round, 200 idle connections (smoke run)
 #
-# Options: --rounds N (medians over N rounds; targets alternate within a round), --duration S,
+# Options: --rounds N (medians over N rounds; targets alternate within a round, in an order that
+# swaps every round, and the targets are judged on the median of per-round comparisons), --duration S,
 # --idle N (idle connections; capped by `ulimit -n`), --skip-build (use build/release as it is),
 # --only LIST (comma-separated subset of throughput,wrk,rate,connect,sniff,idle; prints the medians
 # of what ran, rows in proxy-only-runs.jsonl, no summary: for comparing one change quickly).
@@ -348,30 +349,37 @@ fi
 
 for ((round = 1; round <= rounds; round++)); do
   log "round $round/$rounds"
-  wanted throughput && for target in direct peergate haproxy; do
+  # The machine's speed drifts within a round too: the proxies under comparison swap places
+  # every round, so neither always runs last.
+  if ((round % 2)); then
+    targets=(direct peergate haproxy) sniffers=(peergate peergate-permissive)
+  else
+    targets=(direct haproxy peergate) sniffers=(peergate-permissive peergate)
+  fi
+  wanted throughput && for target in "${targets[@]}"; do
     log "  $target: iperf3, 1 stream, ${duration} s"
     run_timed "$target" throughput "$round" iperf_json "$(iperf_port "$target")"
   done
   wanted wrk && for conns in 1 64; do
-    for target in direct peergate haproxy; do
+    for target in "${targets[@]}"; do
       log "  $target: wrk, $conns connection(s), ${duration} s"
       run_timed "$target" "wrk_c$conns" "$round" wrk -t1 -c"$conns" -d"${duration}s" \
         -s bench/proxy/report.lua "http://127.0.0.1:$(http_port "$target")/"
     done
   done
-  wanted rate && for target in direct peergate haproxy; do
+  wanted rate && for target in "${targets[@]}"; do
     log "  $target: 1000 req/s for ${rate_duration} s"
     run_timed "$target" rate_1000 "$round" "$bin/peergate_bench_rate" --port "$(http_port "$target")" \
       --rate 1000 --duration "$rate_duration" --connections 8
   done
-  wanted connect && for target in direct peergate haproxy; do
+  wanted connect && for target in "${targets[@]}"; do
     log "  $target: new connections, 8 at a time, ${duration} s"
     run_timed "$target" connect_c8 "$round" "$bin/peergate_bench_connect" \
       --port "$(http_port "$target")" --concurrency 8 --duration "$duration"
   done
   # PERMISSIVE against STRICT on the same pair: the sniff happens once per connection, so it
   # shows in a connection's latency; keep-alive requests are measured too.
-  wanted sniff && for target in peergate peergate-permissive; do
+  wanted sniff && for target in "${sniffers[@]}"; do
     log "  $target: one connection at a time, and wrk on one connection, ${duration} s"
     run_timed "$target" connect_c1 "$round" "$bin/peergate_bench_connect" \
       --port "$(http_port "$target")" --concurrency 1 --duration "$duration"
