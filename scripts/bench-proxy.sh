@@ -6,6 +6,8 @@
 #              (inbound, --inbound-map, STRICT) → app
 #   haproxy    client → haproxy (server line: ssl verify required, client cert) ══mTLS══ haproxy
 #              (bind: ssl verify required) → app; same certificates, one thread each
+#   stunnel    client → stunnel (client = yes) ══mTLS══ stunnel (requireCert) → app: the second
+#              baseline (a thread per connection; not in the idle-connection run)
 #
 #   bash scripts/bench-proxy.sh            5 s runs (10 s at the fixed rate), 3 rounds, up to 10,000 idle connections
 #   bash scripts/bench-proxy.sh --quick    1 s runs, 1 round, 200 idle connections (smoke run)
@@ -56,7 +58,7 @@ die() { log "$*"; exit 1; }
 
 # --- tools ------------------------------------------------------------------------------------
 need=()
-for tool in wrk iperf3 haproxy curl openssl python3; do command -v "$tool" >/dev/null || need+=("$tool"); done
+for tool in wrk iperf3 haproxy curl openssl python3 stunnel4; do command -v "$tool" >/dev/null || need+=("$tool"); done
 [[ -x /usr/sbin/nginx ]] || command -v nginx >/dev/null || need+=(nginx)
 if [[ ${#need[@]} -gt 0 ]]; then
   log "installing ${need[*]}"
@@ -104,7 +106,7 @@ trap cleanup EXIT
 mapfile -t ports < <(python3 - <<'EOF'
 import socket
 held = []
-for _ in range(22):
+for _ in range(26):
     s = socket.socket(); s.bind(("127.0.0.1", 0)); held.append(s)
 for s in held: print(s.getsockname()[1])
 EOF
@@ -115,6 +117,7 @@ pg_out_http=${ports[8]} pg_out_perm=${ports[9]} pg_out_iperf=${ports[10]} pg_out
 pg_admin_server=${ports[12]} pg_admin_client=${ports[13]}
 ha_in_http=${ports[14]} ha_in_iperf=${ports[15]} ha_in_idle=${ports[16]}
 ha_out_http=${ports[17]} ha_out_iperf=${ports[18]} ha_out_idle=${ports[19]}
+st_in_http=${ports[22]} st_in_iperf=${ports[23]} st_out_http=${ports[24]} st_out_iperf=${ports[25]}
 
 # Waits (bounded) until something accepts on 127.0.0.1:$1.
 wait_port() {
@@ -257,13 +260,42 @@ haproxy -db -f "$tmp/haproxy-client.cfg" >"$tmp/ha-client.log" 2>&1 &
 ha_client=$!
 pids+=($ha_client)
 
-for port in $app_http $app_iperf $app_idle $pg_in_http $pg_out_http $ha_in_http $ha_out_http; do
+# --- stunnel pair (the second baseline) ------------------------------------------------------
+# Thread per connection; the same certificates, chain verified both ways (like haproxy, no
+# SPIFFE ID check), TCP_NODELAY on both sides as the proxies set it. No idle-connection run: it
+# would start 2 × 9,800 threads.
+st_common="foreground = yes
+pid =
+sslVersionMin = TLSv1.2
+socket = l:TCP_NODELAY=1
+socket = r:TCP_NODELAY=1
+CAfile = $tmp/ca/ca.pem
+verifyChain = yes"
+{
+  printf '%s\ncert = %s\nkey = %s\nrequireCert = yes\n' "$st_common" "$tmp/server/cert.pem" "$tmp/server/key.pem"
+  printf '[http]\naccept = 127.0.0.1:%s\nconnect = 127.0.0.1:%s\n' "$st_in_http" "$app_http"
+  printf '[iperf]\naccept = 127.0.0.1:%s\nconnect = 127.0.0.1:%s\n' "$st_in_iperf" "$app_iperf"
+} >"$tmp/stunnel-server.conf"
+{
+  printf '%s\nclient = yes\ncert = %s\nkey = %s\n' "$st_common" "$tmp/client/cert.pem" "$tmp/client/key.pem"
+  printf '[http]\naccept = 127.0.0.1:%s\nconnect = 127.0.0.1:%s\n' "$st_out_http" "$st_in_http"
+  printf '[iperf]\naccept = 127.0.0.1:%s\nconnect = 127.0.0.1:%s\n' "$st_out_iperf" "$st_in_iperf"
+} >"$tmp/stunnel-client.conf"
+stunnel4 "$tmp/stunnel-server.conf" >"$tmp/st-server.log" 2>&1 &
+st_server=$!
+pids+=($st_server)
+stunnel4 "$tmp/stunnel-client.conf" >"$tmp/st-client.log" 2>&1 &
+st_client=$!
+pids+=($st_client)
+
+for port in $app_http $app_iperf $app_idle $pg_in_http $pg_out_http $ha_in_http $ha_out_http \
+  $st_in_http $st_out_http; do
   wait_port "$port" "see $tmp/*.log"
 done
-for port in $app_http $pg_out_http $pg_out_perm $ha_out_http; do
+for port in $app_http $pg_out_http $pg_out_perm $ha_out_http $st_out_http; do
   curl -sf --max-time 5 "http://127.0.0.1:$port/" >/dev/null || die "no HTTP 200 through port $port"
 done
-log "all paths answer; proxies: peergate $pg_client→$pg_server, haproxy $ha_client→$ha_server"
+log "all paths answer; proxies: peergate $pg_client→$pg_server, haproxy $ha_client→$ha_server, stunnel $st_client→$st_server"
 
 # --- measurements -----------------------------------------------------------------------------
 load_before="$(cut -d' ' -f1-3 /proc/loadavg)"
@@ -284,7 +316,12 @@ record() {
 }
 
 proxy_pids() {
-  case $1 in peergate*) echo "$pg_client $pg_server" ;; haproxy) echo "$ha_client $ha_server" ;; *) echo "" ;; esac
+  case $1 in
+    peergate*) echo "$pg_client $pg_server" ;;
+    haproxy) echo "$ha_client $ha_server" ;;
+    stunnel) echo "$st_client $st_server" ;;
+    *) echo "" ;;
+  esac
 }
 
 # run_timed TARGET METRIC ROUND COMMAND...: the command prints JSON; adds wall time and the
@@ -305,8 +342,8 @@ run_timed() {
     "\"wall_s\":$(awk -v a="$t0" -v b="$t1" 'BEGIN {print b - a}'),\"proxy_cpu_s\":$(awk -v a="$cpu0" -v b="$cpu1" 'BEGIN {print b - a}')"
 }
 
-http_port() { case $1 in direct) echo "$app_http" ;; peergate) echo "$pg_out_http" ;; peergate-permissive) echo "$pg_out_perm" ;; haproxy) echo "$ha_out_http" ;; esac; }
-iperf_port() { case $1 in direct) echo "$app_iperf" ;; peergate) echo "$pg_out_iperf" ;; haproxy) echo "$ha_out_iperf" ;; esac; }
+http_port() { case $1 in direct) echo "$app_http" ;; peergate) echo "$pg_out_http" ;; peergate-permissive) echo "$pg_out_perm" ;; haproxy) echo "$ha_out_http" ;; stunnel) echo "$st_out_http" ;; esac; }
+iperf_port() { case $1 in direct) echo "$app_iperf" ;; peergate) echo "$pg_out_iperf" ;; haproxy) echo "$ha_out_iperf" ;; stunnel) echo "$st_out_iperf" ;; esac; }
 idle_port() { case $1 in peergate) echo "$pg_out_idle" ;; haproxy) echo "$ha_out_idle" ;; esac; }
 
 iperf_json() {
@@ -352,9 +389,9 @@ for ((round = 1; round <= rounds; round++)); do
   # The machine's speed drifts within a round too: the proxies under comparison swap places
   # every round, so neither always runs last.
   if ((round % 2)); then
-    targets=(direct peergate haproxy) sniffers=(peergate peergate-permissive)
+    targets=(direct peergate haproxy stunnel) sniffers=(peergate peergate-permissive)
   else
-    targets=(direct haproxy peergate) sniffers=(peergate-permissive peergate)
+    targets=(direct stunnel haproxy peergate) sniffers=(peergate-permissive peergate)
   fi
   wanted throughput && for target in "${targets[@]}"; do
     log "  $target: iperf3, 1 stream, ${duration} s"

@@ -63,15 +63,17 @@ def main():
     rows = [json.loads(line) for line in open(sys.argv[1]) if line.strip()]
     meta = json.loads(sys.argv[3])
     med = medians(rows)
-    targets = ["direct", "peergate", "haproxy"]
+    targets = ["direct", "peergate", "haproxy", "stunnel"]
 
-    lines = ["| measure | direct | peergate | haproxy | peergate / haproxy |", "|---|---|---|---|---|"]
+    lines = ["| measure | direct | peergate | haproxy | stunnel | peergate / haproxy | "
+             "peergate / stunnel |", "|---|---|---|---|---|---|---|"]
 
     def row(label, metric, field, digits=1, lower_is_better=False):
         values = [get(med, t, metric, field) for t in targets]
-        r = ratio(values[1], values[2])
-        lines.append(f"| {label} | " + " | ".join(fmt(v, digits) for v in values) +
-                     f" | {fmt(r, 2)}{' (lower is better)' if lower_is_better and r else ''} |")
+        note = " (lower is better)" if lower_is_better else ""
+        ratios = [ratio(values[1], baseline) for baseline in values[2:]]
+        lines.append(f"| {label} | " + " | ".join(fmt(v, digits) for v in values) + " | " +
+                     " | ".join(fmt(r, 2) + (note if r else "") for r in ratios) + " |")
 
     row("iperf3 1 stream, Gbit/s", "throughput", "gbit_s", 2)
     for c in (1, 64):
@@ -85,12 +87,12 @@ def main():
     row("new connection p50 µs (8 at a time)", "connect_c8", "p50_us", 0, True)
     cpu_rate = {t: cpu_per_1000(med.get(t, {}), "rate_1000", "achieved_rps") for t in targets}
     cpu_sat = {t: cpu_per_1000(med.get(t, {}), "wrk_c64", "rps") for t in targets}
-    lines.append("| CPU of the 2 proxies per 1000 req/s at 1000 req/s, % of a core | – | "
-                 f"{fmt(cpu_rate['peergate'], 2)} | {fmt(cpu_rate['haproxy'], 2)} | "
-                 f"{fmt(ratio(cpu_rate['peergate'], cpu_rate['haproxy']), 2)} (lower is better) |")
-    lines.append("| … at saturation (wrk 64 conns) | – | "
-                 f"{fmt(cpu_sat['peergate'], 2)} | {fmt(cpu_sat['haproxy'], 2)} | "
-                 f"{fmt(ratio(cpu_sat['peergate'], cpu_sat['haproxy']), 2)} (lower is better) |")
+    for label, cpu in (("CPU of the 2 proxies per 1000 req/s at 1000 req/s, % of a core", cpu_rate),
+                       ("… at saturation (wrk 64 conns)", cpu_sat)):
+        lines.append(f"| {label} | – | " +
+                     " | ".join(fmt(cpu[t], 2) for t in targets[1:]) + " | " +
+                     " | ".join(f"{fmt(ratio(cpu['peergate'], cpu[t]), 2)} (lower is better)"
+                                for t in targets[2:]) + " |")
 
     idle = {}
     for t in ("peergate", "haproxy"):
@@ -107,8 +109,8 @@ def main():
                                ("projected_10000_mib", "… projected to 10,000 idle conns, MiB", 1),
                                ("after_close_mib", "… after they closed, MiB", 1)):
         pg, ha = idle.get("peergate", {}).get(key), idle.get("haproxy", {}).get(key)
-        lines.append(f"| {label} | – | {fmt(pg, digits)} | {fmt(ha, digits)} | "
-                     f"{fmt(ratio(pg, ha), 2)} (lower is better) |")
+        lines.append(f"| {label} | – | {fmt(pg, digits)} | {fmt(ha, digits)} | – | "
+                     f"{fmt(ratio(pg, ha), 2)} (lower is better) | – |")
 
     def check(name, measured, met, target, rounds=None):
         return {"name": name, "measured": measured, "target": target, "met": met, "rounds": rounds}
