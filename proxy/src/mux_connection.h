@@ -37,8 +37,8 @@ inline constexpr std::size_t kMuxHeaderBytes = 9;
 // never spills a few bytes into a record of their own.
 inline constexpr std::size_t kMuxDataChunk = 16384 - kMuxHeaderBytes;
 // The most a stream takes in one write: a relay's read of the app becomes up to four such
-// frames queued together, so a bulk transfer costs a quarter of the system calls and wake-ups
-// on both proxies and at both apps.
+// frames queued together, so in a bulk transfer the app's socket is read (and, on the other
+// proxy, written) once per four records instead of once per record.
 inline constexpr std::size_t kMuxWriteChunk = 4 * kMuxDataChunk;
 // A stream may have this much sent and not yet consumed by the other side's reader, and gets
 // credit back in steps of kMuxCreditStep consumed.
