@@ -106,7 +106,7 @@ trap cleanup EXIT
 mapfile -t ports < <(python3 - <<'EOF'
 import socket
 held = []
-for _ in range(26):
+for _ in range(24):
     s = socket.socket(); s.bind(("127.0.0.1", 0)); held.append(s)
 for s in held: print(s.getsockname()[1])
 EOF
@@ -117,7 +117,7 @@ pg_out_http=${ports[8]} pg_out_perm=${ports[9]} pg_out_iperf=${ports[10]} pg_out
 pg_admin_server=${ports[12]} pg_admin_client=${ports[13]}
 ha_in_http=${ports[14]} ha_in_iperf=${ports[15]} ha_in_idle=${ports[16]}
 ha_out_http=${ports[17]} ha_out_iperf=${ports[18]} ha_out_idle=${ports[19]}
-st_in_http=${ports[22]} st_in_iperf=${ports[23]} st_out_http=${ports[24]} st_out_iperf=${ports[25]}
+st_in_http=${ports[20]} st_in_iperf=${ports[21]} st_out_http=${ports[22]} st_out_iperf=${ports[23]}
 
 # Waits (bounded) until something accepts on 127.0.0.1:$1.
 wait_port() {
@@ -378,7 +378,6 @@ measure_idle() {  # measure_idle TARGET ROUND
 
 wanted() { [[ -z "$only" || ",$only," == *",$1,"* ]]; }
 if [[ -n "$only" ]]; then
-  : >"$results"
   for part in ${only//,/ }; do
     [[ $part =~ ^(throughput|wrk|rate|connect|sniff|idle)$ ]] || die "--only: unknown part $part"
   done
