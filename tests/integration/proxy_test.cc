@@ -1140,6 +1140,40 @@ TEST_CASE("a 64 MiB transfer through two proxies keeps memory bounded", "[proxy]
   CHECK(chain.client.stats.active() <= 1);
 }
 
+// Every write on the way back hits a full socket while the client does not read: the relays
+// fall back from writing at once to waiting for room (plain, TLS and mux writes), and a TLS
+// write retried after would-block must offer the same bytes again.
+TEST_CASE("a transfer that fills every socket on the way arrives byte for byte", "[proxy]") {
+  quietLogs();
+  const bool multiplex = GENERATE(true, false);
+  INFO("multiplex " << multiplex);
+  OutboundChain chain(multiplex);
+  constexpr std::size_t kTotal = std::size_t{24} << 20;
+  auto pattern = [](std::size_t at) { return static_cast<char>((at * 7 + (at >> 13)) & 0xff); };
+  const int fd = testing::connectTcp("127.0.0.1", chain.client.outbound(), 16 << 10);
+  REQUIRE(fd >= 0);
+  std::thread writer([fd, &pattern] {
+    std::string chunk(std::size_t{1} << 16, '\0');
+    for (std::size_t sent = 0; sent < kTotal; sent += chunk.size()) {
+      for (std::size_t i = 0; i < chunk.size(); ++i) chunk[i] = pattern(sent + i);
+      if (!testing::sendAll(fd, chunk)) return;
+    }
+    ::shutdown(fd, SHUT_WR);
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  const std::string trailer = "EOF:" + std::to_string(kTotal);
+  const std::string received = testing::readExactly(fd, kTotal + trailer.size());
+  writer.join();
+  ::close(fd);
+  REQUIRE(received.size() == kTotal + trailer.size());
+  std::size_t first_wrong = kTotal;
+  for (std::size_t at = 0; at < kTotal && first_wrong == kTotal; ++at) {
+    if (received[at] != pattern(at)) first_wrong = at;
+  }
+  CHECK(first_wrong == kTotal);
+  CHECK(received.substr(kTotal) == trailer);
+}
+
 TEST_CASE("timeouts close stalled handshakes and idle connections; the limit caps connections",
           "[proxy]") {
   quietLogs();

@@ -221,10 +221,13 @@ void EchoApp::serveTls(int fd) {
   ::close(fd);
 }
 
-int connectTcp(const std::string& ip, uint16_t port) {
+int connectTcp(const std::string& ip, uint16_t port, int receive_buffer) {
   SocketAddress address = socketAddress(ip, port);
   const int fd = ::socket(address.storage.ss_family, SOCK_STREAM, 0);
   setTimeouts(fd);
+  if (receive_buffer > 0) {
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &receive_buffer, sizeof receive_buffer);
+  }
   if (::connect(fd, address.get(), address.length) != 0) {
     ::close(fd);
     return -1;

@@ -81,8 +81,9 @@ class EchoApp {
 };
 
 // A connected TCP socket to an IPv4 or IPv6 address (-1 on failure) with 5 s send/receive
-// timeouts.
-int connectTcp(const std::string& ip, uint16_t port);
+// timeouts. A `receive_buffer` set before connecting (SO_RCVBUF; none is 0) turns autotuning off,
+// so a peer's writes find the socket full early.
+int connectTcp(const std::string& ip, uint16_t port, int receive_buffer = 0);
 bool sendAll(int fd, const std::string& data);
 // Reads until end of stream, an error or the socket's timeout.
 std::string readToEnd(int fd);
