@@ -112,11 +112,25 @@ void MuxStream::wakeReader(const std::error_code& ec) {
   reader_ = nullptr;
 }
 
+std::error_code MuxStream::writeError() const {
+  if (failure_) return failure_;
+  if (fin_sent_ || released_) return asio::error::broken_pipe;
+  return {};
+}
+
+std::size_t MuxStream::writeNow(asio::const_buffer buffer, std::error_code& ec) {
+  ec = writeError();
+  if (ec) return 0;
+  if (parked_writer_ || credit_ == 0 || connection_->congested()) {
+    ec = asio::error::would_block;
+    return 0;
+  }
+  return sendData(buffer);
+}
+
 void MuxStream::writeSome(asio::const_buffer buffer, IoHandler handler) {
-  const asio::any_io_executor executor = connection_->tls_->executor();
-  if (failure_ || fin_sent_ || released_) {
-    const std::error_code ec = failure_ ? failure_ : asio::error::broken_pipe;
-    postCall(executor, std::move(handler), ec, std::size_t{0});
+  if (const std::error_code ec = writeError()) {
+    postCall(connection_->tls_->executor(), std::move(handler), ec, std::size_t{0});
     return;
   }
   parked_buffer_ = buffer;
@@ -127,15 +141,20 @@ void MuxStream::writeSome(asio::const_buffer buffer, IoHandler handler) {
 void MuxStream::resumeWrite() {
   if (!parked_writer_ || credit_ == 0) return;
   if (connection_->congested()) return connection_->waitForRoom(id_);
-  const std::size_t size = std::min<std::size_t>(parked_buffer_.size(), credit_);
-  const char* data = static_cast<const char*>(parked_buffer_.data());
+  const std::size_t size = sendData(parked_buffer_);
+  postCall(connection_->tls_->executor(), std::move(parked_writer_), std::error_code(), size);
+  parked_writer_ = nullptr;
+}
+
+std::size_t MuxStream::sendData(asio::const_buffer buffer) {
+  const std::size_t size = std::min<std::size_t>(buffer.size(), credit_);
+  const char* data = static_cast<const char*>(buffer.data());
   for (std::size_t offset = 0; offset < size; offset += kMuxDataChunk) {
     connection_->send(MuxConnection::FrameType::Data, id_, data + offset,
                       std::min(kMuxDataChunk, size - offset));
   }
   credit_ -= static_cast<std::uint32_t>(size);
-  postCall(connection_->tls_->executor(), std::move(parked_writer_), std::error_code(), size);
-  parked_writer_ = nullptr;
+  return size;
 }
 
 void MuxStream::shutdownWrite(DoneHandler handler) {
@@ -294,12 +313,18 @@ void MuxConnection::scheduleFlush() {
   });
 }
 
+// The write is tried at once: the socket almost always has room, and then no completion has to
+// go through the event loop.
 void MuxConnection::flush() {
   if (writing_ || outbox_.empty() || failed_) return;
   writing_ = true;
   inflight_.swap(outbox_);
   outbox_.clear();
-  writeInflight(0);
+  std::error_code ec;
+  const std::size_t written = tls_->writeNow(asio::buffer(inflight_), ec);
+  if (ec && ec != asio::error::would_block) return close(ec);
+  if (written < inflight_.size()) return writeInflight(written);
+  wrote();
 }
 
 void MuxConnection::writeInflight(std::size_t offset) {
@@ -311,13 +336,18 @@ void MuxConnection::writeInflight(std::size_t offset) {
         if (offset + written < self->inflight_.size()) {
           return self->writeInflight(offset + written);
         }
-        self->writing_ = false;
-        if (self->inflight_.capacity() > kHighWater) std::string().swap(self->inflight_);
-        self->inflight_.clear();
-        self->resumeBlocked();
+        self->wrote();
         self->flush();
         self->closeIfDone();
       });
+}
+
+// Streams that waited for room queue their frames now; those schedule the next flush.
+void MuxConnection::wrote() {
+  writing_ = false;
+  if (inflight_.capacity() > kHighWater) std::string().swap(inflight_);
+  inflight_.clear();
+  resumeBlocked();
 }
 
 void MuxConnection::resumeBlocked() {

@@ -60,8 +60,10 @@ class MuxStream final : public Stream {
   std::size_t readNow(asio::mutable_buffer buffer, std::error_code& ec) override;
   void waitReadable(DoneHandler handler) override;
   bool hasBuffered() const override { return received_.size() > read_offset_; }
+  std::size_t writeNow(asio::const_buffer buffer, std::error_code& ec) override;
   void writeSome(asio::const_buffer buffer, IoHandler handler) override;
   std::size_t writeChunk() const override { return kMuxWriteChunk; }
+  bool sendsLater() const override { return true; }
   void shutdownWrite(DoneHandler handler) override;
   void close() override;
 
@@ -77,6 +79,9 @@ class MuxStream final : public Stream {
   void addCredit(std::uint32_t bytes);
   // A parked write goes on once credit or connection room is back.
   void resumeWrite();
+  // Queues as much of `buffer` as the credit allows, in record-filling frames; returns that much.
+  std::size_t sendData(asio::const_buffer buffer);
+  std::error_code writeError() const;
   bool readable() const;
   void wakeReader(const std::error_code& ec);
   void release();
@@ -132,6 +137,7 @@ class MuxConnection : public std::enable_shared_from_this<MuxConnection> {
   void scheduleFlush();
   void flush();
   void writeInflight(std::size_t offset);
+  void wrote();
   void resumeBlocked();
   void read();
   void waitThenRead();

@@ -8,6 +8,8 @@
 namespace peergate::proxy {
 namespace {
 
+constexpr int kRelaysPerTurn = 4;
+
 // Splice buffers are taken when a direction has bytes to move and given back as soon as its
 // next read would wait, so an idle connection holds none (10,000 idle connections would
 // otherwise pin 32 KiB each). A few are kept for reuse; one pool per thread because each
@@ -143,15 +145,39 @@ void Session::armIdle() {
 // A read that did not fill the buffer (and left nothing inside the TLS layer) emptied the
 // socket, so the next one waits for readiness first instead of spending a system call to hear
 // "nothing yet"; readiness cannot be missed, since arming the wait reports data already there.
+// A write the other side takes at once keeps the relay in this handler, up to kRelaysPerTurn
+// reads, before the loop turns to other connections.
 void Session::pump(int from) {
-  if (drained_[from] && !streams_[from]->hasBuffered()) return waitThenPump(from);
-  const std::size_t size = std::min(context_.limits.buffer_bytes, streams_[1 - from]->writeChunk());
-  if (!buffers_[from]) buffers_[from] = buffer_pool.take(context_.limits.buffer_bytes);
-  std::error_code ec;
-  const std::size_t bytes = streams_[from]->readNow(asio::buffer(buffers_[from].get(), size), ec);
-  if (ec == asio::error::would_block) return waitThenPump(from);
-  drained_[from] = bytes < size;
-  onRead(from, ec, bytes);
+  if (closed_) return;
+  for (int turn = 0; turn < kRelaysPerTurn; ++turn) {
+    if (drained_[from] && !streams_[from]->hasBuffered()) return waitAfterSend(from);
+    const std::size_t size =
+        std::min(context_.limits.buffer_bytes, streams_[1 - from]->writeChunk());
+    if (!buffers_[from]) buffers_[from] = buffer_pool.take(context_.limits.buffer_bytes);
+    std::error_code ec;
+    const std::size_t bytes = streams_[from]->readNow(asio::buffer(buffers_[from].get(), size), ec);
+    if (ec == asio::error::would_block) return waitThenPump(from);
+    drained_[from] = bytes < size;
+    if (ec) return onReadError(from, ec);
+    last_activity_ = std::chrono::steady_clock::now();
+    context_.stats.addBytes(direction_, bytes);
+    const std::size_t written =
+        streams_[1 - from]->writeNow(asio::buffer(buffers_[from].get(), bytes), ec);
+    if (ec && ec != asio::error::would_block) return close();
+    if (written < bytes) return writeOut(from, written, bytes);
+  }
+  asio::post(idle_.get_executor(), [self = shared_from_this(), from] {
+    if (!self->closed_) self->pump(from);
+  });
+}
+
+// Arming a wait costs a system call (epoll_ctl); when what was just read only goes out at the
+// end of this loop turn, the wait is armed after it, off the request's path.
+void Session::waitAfterSend(int from) {
+  if (!streams_[1 - from]->sendsLater()) return waitThenPump(from);
+  asio::post(idle_.get_executor(), [self = shared_from_this(), from] {
+    if (!self->closed_) self->waitThenPump(from);
+  });
 }
 
 void Session::waitThenPump(int from) {
@@ -164,23 +190,13 @@ void Session::waitThenPump(int from) {
   });
 }
 
-void Session::onRead(int from, const std::error_code& ec, std::size_t bytes) {
-  if (closed_) return;
-  if (ec == asio::error::eof) {
-    // Half-close: pass the end of stream on and keep copying the other way.
-    streams_[1 - from]->shutdownWrite(
-        [self = shared_from_this(), from](const std::error_code& shutdown_ec) {
-          self->onShutdown(from, shutdown_ec);
-        });
-    return;
-  }
-  if (ec) {
-    close();
-    return;
-  }
-  last_activity_ = std::chrono::steady_clock::now();
-  context_.stats.addBytes(direction_, bytes);
-  writeOut(from, 0, bytes);
+void Session::onReadError(int from, const std::error_code& ec) {
+  if (ec != asio::error::eof) return close();
+  // Half-close: pass the end of stream on and keep copying the other way.
+  streams_[1 - from]->shutdownWrite(
+      [self = shared_from_this(), from](const std::error_code& shutdown_ec) {
+        self->onShutdown(from, shutdown_ec);
+      });
 }
 
 void Session::writeOut(int from, std::size_t offset, std::size_t size) {

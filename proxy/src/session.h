@@ -70,8 +70,9 @@ class Session : public std::enable_shared_from_this<Session> {
 
  private:
   void pump(int from);
+  void waitAfterSend(int from);
   void waitThenPump(int from);
-  void onRead(int from, const std::error_code& ec, std::size_t bytes);
+  void onReadError(int from, const std::error_code& ec);
   void writeOut(int from, std::size_t offset, std::size_t size);
   void onShutdown(int from, const std::error_code& ec);
   void armIdle();

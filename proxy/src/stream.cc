@@ -56,6 +56,10 @@ void PlainStream::waitReadable(DoneHandler handler) {
   socket_.async_wait(asio::socket_base::wait_read, std::move(handler));
 }
 
+std::size_t PlainStream::writeNow(asio::const_buffer buffer, std::error_code& ec) {
+  return socket_.write_some(buffer, ec);
+}
+
 void PlainStream::writeSome(asio::const_buffer buffer, IoHandler handler) {
   socket_.async_write_some(buffer, std::move(handler));
 }
@@ -152,6 +156,21 @@ void TlsStream::waitReadable(DoneHandler handler) {
   // bytes).
   SSL_free_buffers(ssl_);
   socket_.async_wait(read_wait_, std::move(handler));
+}
+
+// With SSL_MODE_ENABLE_PARTIAL_WRITE a write that fills the socket returns the records that went
+// out. After would_block OpenSSL may hold part of a record: the caller's next write (writeSome)
+// must offer the same bytes again, which the relay does since it keeps its offset.
+std::size_t TlsStream::writeNow(asio::const_buffer buffer, std::error_code& ec) {
+  ERR_clear_error();
+  std::size_t written = 0;
+  if (SSL_write_ex(ssl_, buffer.data(), buffer.size(), &written) == 1) {
+    ec.clear();
+    return written;
+  }
+  const int error = SSL_get_error(ssl_, 0);
+  ec = isWait(error) ? std::error_code(asio::error::would_block) : tlsError();
+  return 0;
 }
 
 void TlsStream::writeSome(asio::const_buffer buffer, IoHandler handler) {

@@ -30,10 +30,16 @@ class Stream {
   virtual void waitReadable(DoneHandler handler) = 0;
   // Bytes already taken from the socket and not yet returned by readNow (TLS: decrypted or not).
   virtual bool hasBuffered() const = 0;
+  // Writes what fits without waiting and returns how much that was; asio::error::would_block
+  // when nothing fits now (writeSome then waits for room). Saves the relay a trip through the
+  // event loop per message when the other side keeps up, which is almost always.
+  virtual std::size_t writeNow(asio::const_buffer buffer, std::error_code& ec) = 0;
   virtual void writeSome(asio::const_buffer buffer, IoHandler handler) = 0;
   // The largest write that goes out in one piece; a relay reads at most this much at a time so
   // that it never leaves a small remainder to send on its own.
   virtual std::size_t writeChunk() const { return std::numeric_limits<std::size_t>::max(); }
+  // Written bytes leave at the end of the event loop's turn, not during the write.
+  virtual bool sendsLater() const { return false; }
   // Half-close: TCP FIN, or close_notify for TLS; reading goes on.
   virtual void shutdownWrite(DoneHandler handler) = 0;
   virtual void close() = 0;
@@ -45,6 +51,7 @@ class PlainStream final : public Stream {
   std::size_t readNow(asio::mutable_buffer buffer, std::error_code& ec) override;
   void waitReadable(DoneHandler handler) override;
   bool hasBuffered() const override { return false; }
+  std::size_t writeNow(asio::const_buffer buffer, std::error_code& ec) override;
   void writeSome(asio::const_buffer buffer, IoHandler handler) override;
   void shutdownWrite(DoneHandler handler) override;
   void close() override;
@@ -71,6 +78,7 @@ class TlsStream final : public Stream {
   std::size_t readNow(asio::mutable_buffer buffer, std::error_code& ec) override;
   void waitReadable(DoneHandler handler) override;
   bool hasBuffered() const override { return SSL_has_pending(ssl_) == 1; }
+  std::size_t writeNow(asio::const_buffer buffer, std::error_code& ec) override;
   void writeSome(asio::const_buffer buffer, IoHandler handler) override;
   void shutdownWrite(DoneHandler handler) override;
   void close() override;
