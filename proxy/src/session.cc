@@ -166,17 +166,20 @@ void Session::pump(int from) {
     if (ec && ec != asio::error::would_block) return close();
     if (written < bytes) return writeOut(from, written, bytes);
   }
-  asio::post(idle_.get_executor(), [self = shared_from_this(), from] {
-    if (!self->closed_) self->pump(from);
-  });
+  later(&Session::pump, from);
 }
 
 // Arming a wait costs a system call (epoll_ctl); when what was just read only goes out at the
 // end of this loop turn, the wait is armed after it, off the request's path.
 void Session::waitAfterSend(int from) {
   if (!streams_[1 - from]->sendsLater()) return waitThenPump(from);
-  asio::post(idle_.get_executor(), [self = shared_from_this(), from] {
-    if (!self->closed_) self->waitThenPump(from);
+  later(&Session::waitThenPump, from);
+}
+
+// After the handlers already queued, unless the session closed meanwhile.
+void Session::later(void (Session::*step)(int), int from) {
+  asio::post(idle_.get_executor(), [self = shared_from_this(), step, from] {
+    if (!self->closed_) (self.get()->*step)(from);
   });
 }
 

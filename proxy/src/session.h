@@ -72,6 +72,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void pump(int from);
   void waitAfterSend(int from);
   void waitThenPump(int from);
+  void later(void (Session::*step)(int), int from);
   void onReadError(int from, const std::error_code& ec);
   void writeOut(int from, std::size_t offset, std::size_t size);
   void onShutdown(int from, const std::error_code& ec);

@@ -159,32 +159,34 @@ void TlsStream::waitReadable(DoneHandler handler) {
 }
 
 // With SSL_MODE_ENABLE_PARTIAL_WRITE a write that fills the socket returns the records that went
-// out. After would_block OpenSSL may hold part of a record: the caller's next write (writeSome)
-// must offer the same bytes again, which the relay does since it keeps its offset.
-std::size_t TlsStream::writeNow(asio::const_buffer buffer, std::error_code& ec) {
+// out. After a wait OpenSSL may hold part of a record: the next write must offer the same bytes
+// again, which writeSome's retries do and the relay does since it keeps its offset.
+int TlsStream::tryWrite(asio::const_buffer buffer, std::size_t& written, std::error_code& ec) {
   ERR_clear_error();
-  std::size_t written = 0;
+  written = 0;
   if (SSL_write_ex(ssl_, buffer.data(), buffer.size(), &written) == 1) {
     ec.clear();
-    return written;
+    return SSL_ERROR_NONE;
   }
   const int error = SSL_get_error(ssl_, 0);
   ec = isWait(error) ? std::error_code(asio::error::would_block) : tlsError();
-  return 0;
+  return error;
+}
+
+std::size_t TlsStream::writeNow(asio::const_buffer buffer, std::error_code& ec) {
+  std::size_t written = 0;
+  tryWrite(buffer, written, ec);
+  return written;
 }
 
 void TlsStream::writeSome(asio::const_buffer buffer, IoHandler handler) {
   auto done = std::make_shared<IoHandler>(std::move(handler));
   drive(
       [this, buffer, done] {
-        ERR_clear_error();
         std::size_t written = 0;
-        if (SSL_write_ex(ssl_, buffer.data(), buffer.size(), &written) == 1) {
-          postCall(socket_, done, std::error_code(), written);
-          return SSL_ERROR_NONE;
-        }
-        const int error = SSL_get_error(ssl_, 0);
-        if (!isWait(error)) postCall(socket_, done, tlsError(), std::size_t{0});
+        std::error_code ec;
+        const int error = tryWrite(buffer, written, ec);
+        if (!isWait(error)) postCall(socket_, done, ec, written);
         return error;
       },
       [done](const std::error_code& ec) { (*done)(ec, 0); });

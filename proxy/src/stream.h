@@ -91,6 +91,9 @@ class TlsStream final : public Stream {
   // Calls `attempt` until it stops asking to wait; `attempt` returns the SSL_get_error value
   // (SSL_ERROR_NONE when done) and finishes the operation itself when it is not a wait.
   void drive(std::function<int()> attempt, DoneHandler on_error);
+  // One SSL_write_ex: returns SSL_ERROR_NONE (`written` set), a wait (SSL_ERROR_WANT_*; `ec` is
+  // would_block) or another SSL error (`ec` says why).
+  int tryWrite(asio::const_buffer buffer, std::size_t& written, std::error_code& ec);
 
   asio::ip::tcp::socket socket_;
   SSL* ssl_;

@@ -1140,9 +1140,9 @@ TEST_CASE("a 64 MiB transfer through two proxies keeps memory bounded", "[proxy]
   CHECK(chain.client.stats.active() <= 1);
 }
 
-// Every write on the way back hits a full socket while the client does not read: the relays
-// fall back from writing at once to waiting for room (plain, TLS and mux writes), and a TLS
-// write retried after would-block must offer the same bytes again.
+// While the client does not read, the writes on the way back find full sockets: the relays fall
+// back from writing at once to waiting for room (plain, TLS and mux writes), and a TLS write
+// retried after would-block must offer the same bytes again.
 TEST_CASE("a transfer that fills every socket on the way arrives byte for byte", "[proxy]") {
   quietLogs();
   const bool multiplex = GENERATE(true, false);
